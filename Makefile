@@ -1,0 +1,80 @@
+# ngx_http_export_module
+#
+#   make run     build, make demo runs, start nginx on 127.0.0.1:8080
+#   make test    build, run the unit tests and the Test::Nginx suite
+#
+# The module is built as a dynamic module against Debian's nginx-dev tree
+# and loaded into Debian's /usr/sbin/nginx.
+
+SHELL      := /bin/bash
+
+NGINX      ?= /usr/sbin/nginx
+NGX_SRC    ?= /usr/share/nginx/src
+BUILD      := build
+NGX_BUILD  := $(BUILD)/nginx
+MODULE     := $(NGX_BUILD)/objs/ngx_http_export_module.so
+
+MOD_SRCS   := config $(wildcard src/*.c src/*.h)
+
+CC         ?= cc
+UNIT_CFLAGS = -O1 -g -Wall -Wextra -Werror -Isrc
+UNIT_BIN   := t/unit/bin
+
+# our Test::Nginx::Socket only where the real one is not installed
+PERL_LIB   := $(shell perl -MTest::Nginx::Socket -e1 2>/dev/null || echo t/lib)
+
+TEST_ENV    = TEST_NGINX_BINARY=$(NGINX) \
+              TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE) \
+              EXPORT_MODULE=$(CURDIR)/$(MODULE) \
+              $(if $(PERL_LIB),PERL5LIB=$(CURDIR)/$(PERL_LIB))
+
+.PHONY: all deps build run test test-unit test-nginx test-full clean
+
+all: build
+
+deps:
+	@util/deps.sh
+
+build: deps $(MODULE)
+
+$(BUILD)/configured: config
+	rm -rf $(NGX_BUILD)
+	mkdir -p $(BUILD)
+	cp -r $(NGX_SRC) $(NGX_BUILD)
+	cd $(NGX_BUILD) && . ./conf_flags \
+		&& ./configure "$${NGX_CONF_FLAGS[@]}" \
+			--add-dynamic-module=$(CURDIR) > ../configure.log
+	touch $@
+
+$(MODULE): $(BUILD)/configured $(MOD_SRCS)
+	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
+
+run: build
+	@util/demo.sh
+
+$(UNIT_BIN)/test_csv: t/unit/test_csv.c src/ngx_export_csv.c src/ngx_export_csv.h
+	@mkdir -p $(UNIT_BIN)
+	$(CC) $(UNIT_CFLAGS) $< src/ngx_export_csv.c -lyajl -lcmocka -o $@
+
+$(UNIT_BIN)/test_zip: t/unit/test_zip.c src/ngx_export_zip.c src/ngx_export_zip.h
+	@mkdir -p $(UNIT_BIN)
+	$(CC) $(UNIT_CFLAGS) $< src/ngx_export_zip.c -lz -lcmocka -o $@
+
+$(UNIT_BIN)/zipcat: t/unit/zipcat.c src/ngx_export_zip.c src/ngx_export_zip.h
+	@mkdir -p $(UNIT_BIN)
+	$(CC) -O2 -Isrc $< src/ngx_export_zip.c -lz -o $@
+
+test: build test-unit test-nginx
+
+test-unit: deps $(UNIT_BIN)/test_csv $(UNIT_BIN)/test_zip $(UNIT_BIN)/zipcat
+	$(UNIT_BIN)/test_csv
+	$(UNIT_BIN)/test_zip
+
+test-nginx: build
+	$(TEST_ENV) prove -r t/
+
+test-full: export EXPORT_TEST_FULL=1
+test-full: test
+
+clean:
+	rm -rf $(BUILD) $(UNIT_BIN) t/servroot*

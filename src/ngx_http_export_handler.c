@@ -1,0 +1,645 @@
+
+/*
+ * The run export API: POST starts an export, GET and HEAD report it
+ * (optionally holding the request until it finishes: ?wait=N), DELETE
+ * cancels or removes it.
+ */
+
+
+#include "ngx_http_export_module.h"
+
+
+#define NGX_HTTP_EXPORT_WAIT_TICK     100     /* ms between looks */
+
+
+static ngx_int_t ngx_http_export_post(ngx_http_request_t *r,
+    ngx_http_export_loc_conf_t *elcf, ngx_http_export_ctx_t *ctx);
+static ngx_int_t ngx_http_export_get(ngx_http_request_t *r,
+    ngx_http_export_loc_conf_t *elcf, ngx_http_export_ctx_t *ctx);
+static ngx_int_t ngx_http_export_delete(ngx_http_request_t *r,
+    ngx_http_export_loc_conf_t *elcf, ngx_http_export_ctx_t *ctx);
+static ngx_int_t ngx_http_export_answer(ngx_http_request_t *r,
+    ngx_http_export_ctx_t *ctx, ngx_uint_t status);
+static ngx_int_t ngx_http_export_not_found(ngx_http_request_t *r);
+static ngx_int_t ngx_http_export_internal(ngx_http_request_t *r,
+    const char *cause);
+static ngx_int_t ngx_http_export_add_header(ngx_http_request_t *r,
+    const char *name, ngx_str_t *value);
+static void ngx_http_export_remove_paths(ngx_http_export_zone_t *zone,
+    ngx_array_t *paths, ngx_log_t *log);
+
+static ngx_int_t ngx_http_export_park(ngx_http_request_t *r,
+    ngx_http_export_ctx_t *ctx, ngx_http_export_zone_t *zone, time_t wait);
+static void ngx_http_export_wait_tick(ngx_event_t *ev);
+static void ngx_http_export_wait_timeout(ngx_event_t *ev);
+static void ngx_http_export_wake(ngx_http_export_ctx_t *ctx);
+static void ngx_http_export_wait_cleanup(void *data);
+
+
+/* parked ?wait=N requests of this worker, and the one timer that looks */
+static ngx_queue_t  ngx_http_export_waiters;
+static ngx_event_t  ngx_http_export_wait_ev;
+
+
+ngx_int_t
+ngx_http_export_api_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_str_t                   value, msg, allow;
+    ngx_http_export_ctx_t      *ctx;
+    ngx_http_export_loc_conf_t *elcf;
+
+    if (!(r->method
+          & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST|NGX_HTTP_DELETE)))
+    {
+        ngx_str_set(&allow, "GET, HEAD, POST, DELETE");
+
+        if (ngx_http_export_add_header(r, "Allow", &allow) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        ngx_str_set(&msg, "the method is not allowed on an export");
+
+        return ngx_http_export_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                   "EXPORT_METHOD_NOT_ALLOWED", &msg,
+                   "Use POST to start an export, GET or HEAD to follow "
+                   "it, DELETE to cancel or remove it.", NULL, 0, 0);
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    elcf = ngx_http_get_module_loc_conf(r, ngx_http_export_module);
+
+    ctx = ngx_http_export_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->shm_zone = elcf->shm_zone;
+
+    if (ngx_http_complex_value(r, elcf->run_id, &value) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_export_uuid_parse(ctx->run_bin, value.data, value.len)
+        != NGX_OK)
+    {
+        ngx_str_set(&msg, "the run id is not a UUID");
+
+        return ngx_http_export_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "EXPORT_RUN_ID_INVALID", &msg,
+                   "Give the run id in its canonical form, 8-4-4-4-12 "
+                   "hexadecimal digits.", &value, 1, 0);
+    }
+
+    /* answers and logs use the canonical lower-case form */
+
+    ctx->run.data = ngx_pnalloc(r->pool, NGX_HTTP_EXPORT_UUID_LEN);
+    if (ctx->run.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->run.len = ngx_http_export_uuid_text(ctx->run.data, ctx->run_bin)
+                   - ctx->run.data;
+
+    switch (r->method) {
+
+    case NGX_HTTP_POST:
+        return ngx_http_export_post(r, elcf, ctx);
+
+    case NGX_HTTP_DELETE:
+        return ngx_http_export_delete(r, elcf, ctx);
+
+    default: /* GET, HEAD */
+        return ngx_http_export_get(r, elcf, ctx);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
+    ngx_http_export_ctx_t *ctx)
+{
+    u_char                   id[16], *p;
+    ngx_str_t                source, path, msg, value;
+    ngx_uint_t               count;
+    ngx_array_t              paths;
+    ngx_file_info_t          fi;
+    ngx_http_export_zone_t  *zone;
+    ngx_http_export_task_t  *task;
+
+    zone = elcf->shm_zone->data;
+
+    if (ngx_http_complex_value(r, elcf->source, &value) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    source.len = value.len;
+    source.data = ngx_pnalloc(r->pool, value.len + 1);
+    if (source.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_cpystrn(source.data, value.data, value.len + 1);
+
+    /*
+     * One stat() of a directory, as the static module does for every
+     * file it serves; reading the reports happens in the thread pool.
+     */
+
+    if (ngx_file_info(source.data, &fi) == NGX_FILE_ERROR) {
+        if (ngx_errno == NGX_ENOENT || ngx_errno == NGX_ENOTDIR) {
+            goto not_found;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
+                      "export: run %V: " ngx_file_info_n " \"%V\" failed",
+                      &ctx->run, &source);
+
+        return ngx_http_export_internal(r, "the run's directory cannot be "
+                                           "examined");
+    }
+
+    if (!ngx_is_dir(&fi)) {
+        goto not_found;
+    }
+
+    ngx_http_export_uuid(id);
+
+    path.len = elcf->store.len + sizeof("/export--.zip") - 1
+               + 2 * NGX_HTTP_EXPORT_UUID_LEN;
+    path.data = ngx_pnalloc(r->pool, path.len + 1);
+    if (path.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(path.data, elcf->store.data, elcf->store.len);
+    p = ngx_cpymem(p, "/export-", sizeof("/export-") - 1);
+    p = ngx_cpymem(p, ctx->run.data, ctx->run.len);
+    *p++ = '-';
+    p = ngx_http_export_uuid_text(p, id);
+    p = ngx_cpymem(p, ".zip", sizeof(".zip"));
+
+    if (ngx_array_init(&paths, r->pool, 2, sizeof(ngx_str_t)) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ngx_http_export_expire(zone, 0, &paths);
+
+    task = ngx_http_export_task_lookup(zone, ctx->run_bin);
+
+    if (task && !ngx_http_export_finished(task->state)) {
+        /* the same export again: answer the task that is under way */
+        ctx->has_id = 0;
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_export_remove_paths(zone, &paths, r->connection->log);
+
+        return ngx_http_export_answer(r, ctx, NGX_HTTP_ACCEPTED);
+    }
+
+    if (task) {
+        /* a finished export of the run is replaced by the new one */
+
+        ngx_http_export_task_path(task, &paths);
+
+        ngx_http_export_task_remove(zone, task);
+    }
+
+    for ( ;; ) {
+        task = ngx_http_export_task_create(zone, ctx->run_bin, id, &path);
+
+        if (task) {
+            break;
+        }
+
+        /* the zone is full: the oldest finished task makes room */
+
+        count = zone->sh->count;
+        ngx_http_export_expire(zone, 1, &paths);
+
+        if (zone->sh->count == count) {
+            break;
+        }
+    }
+
+    if (task) {
+        task->state = NGX_HTTP_EXPORT_QUEUED;
+        task->running = 1;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_http_export_remove_paths(zone, &paths, r->connection->log);
+
+    if (task == NULL) {
+        ngx_str_set(&msg, "the export zone is full of unfinished exports");
+
+        return ngx_http_export_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                   "EXPORT_CAPACITY", &msg,
+                   "Retry after the time in Retry-After; if this lasts, "
+                   "the operator should make export_zone larger.",
+                   NULL, 0, 5);
+    }
+
+    if (ngx_http_export_job_start(r, elcf, zone, task, &source) != NGX_OK) {
+        ngx_shmtx_lock(&zone->shpool->mutex);
+        task->running = 0;
+        ngx_http_export_task_remove(zone, task);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        ngx_str_set(&msg, "the export thread pool's queue is full");
+
+        return ngx_http_export_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                   "EXPORT_CAPACITY", &msg,
+                   "Retry after the time in Retry-After; if this lasts, "
+                   "the operator should raise the thread pool's "
+                   "max_queue.", NULL, 0, 5);
+    }
+
+    return ngx_http_export_answer(r, ctx, NGX_HTTP_ACCEPTED);
+
+not_found:
+
+    ngx_str_set(&msg, "no pre-check run with this id");
+
+    return ngx_http_export_send_error(r, NGX_HTTP_NOT_FOUND,
+               "EXPORT_RUN_NOT_FOUND", &msg,
+               "Check the run id; only runs whose results are on this "
+               "server can be exported.", &ctx->run, 1, 0);
+}
+
+
+static ngx_int_t
+ngx_http_export_get(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
+    ngx_http_export_ctx_t *ctx)
+{
+    time_t                   wait;
+    ngx_str_t                value, msg;
+    ngx_uint_t               state;
+    ngx_http_export_zone_t  *zone;
+    ngx_http_export_task_t  *task;
+
+    zone = elcf->shm_zone->data;
+    wait = 0;
+
+    if (ngx_http_arg(r, (u_char *) "wait", 4, &value) == NGX_OK) {
+        wait = ngx_atotm(value.data, value.len);
+
+        if (wait == NGX_ERROR) {
+            ngx_str_set(&msg, "the wait parameter is not a number of "
+                              "seconds");
+
+            return ngx_http_export_send_error(r, NGX_HTTP_BAD_REQUEST,
+                       "EXPORT_WAIT_INVALID", &msg,
+                       "Give wait as whole seconds, for example ?wait=30.",
+                       &value, 1, 0);
+        }
+
+        if (wait > elcf->wait_max) {
+            wait = elcf->wait_max;
+        }
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    task = ngx_http_export_task_lookup(zone, ctx->run_bin);
+    state = task ? task->state : 0;
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (task == NULL) {
+        return ngx_http_export_not_found(r);
+    }
+
+    if (wait > 0 && !ngx_http_export_finished(state)) {
+        return ngx_http_export_park(r, ctx, zone, wait);
+    }
+
+    return ngx_http_export_answer(r, ctx, NGX_HTTP_OK);
+}
+
+
+static ngx_int_t
+ngx_http_export_delete(ngx_http_request_t *r,
+    ngx_http_export_loc_conf_t *elcf, ngx_http_export_ctx_t *ctx)
+{
+    ngx_array_t              paths;
+    ngx_http_export_zone_t  *zone;
+    ngx_http_export_task_t  *task;
+
+    zone = elcf->shm_zone->data;
+
+    if (ngx_array_init(&paths, r->pool, 1, sizeof(ngx_str_t)) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    task = ngx_http_export_task_lookup(zone, ctx->run_bin);
+
+    if (task == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return ngx_http_export_not_found(r);
+    }
+
+    ngx_http_export_uuid_text(ctx->id, task->id);
+    ctx->has_id = 1;
+    ctx->state = task->state;
+    ctx->has_state = 1;
+
+    /* a running job sees the cancel flag and removes its own files */
+
+    if (!task->running) {
+        ngx_http_export_task_path(task, &paths);
+    }
+
+    ngx_http_export_task_remove(zone, task);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_http_export_remove_paths(zone, &paths, r->connection->log);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "export: task %*s of run %V deleted",
+                  (size_t) NGX_HTTP_EXPORT_UUID_LEN, ctx->id, &ctx->run);
+
+    r->headers_out.status = NGX_HTTP_NO_CONTENT;
+    r->headers_out.content_length_n = 0;
+    r->header_only = 1;
+
+    return ngx_http_send_header(r);
+}
+
+
+/* answers the run's current task, or 404 when there is none */
+
+static ngx_int_t
+ngx_http_export_answer(ngx_http_request_t *r, ngx_http_export_ctx_t *ctx,
+    ngx_uint_t status)
+{
+    u_char                      *p;
+    ngx_str_t                    value;
+    ngx_http_export_zone_t      *zone;
+    ngx_http_export_task_t      *task;
+    ngx_http_export_snapshot_t   snap;
+
+    zone = ctx->shm_zone->data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    task = ngx_http_export_task_lookup(zone, ctx->run_bin);
+
+    if (task) {
+        ngx_http_export_task_snapshot(task, &snap, r->pool);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (task == NULL) {
+        return ngx_http_export_not_found(r);
+    }
+
+    if (status == NGX_HTTP_ACCEPTED) {
+        /*
+         * The status URL is this one without the query.  It is a plain
+         * header, not headers_out.location, so nginx keeps it relative:
+         * behind a proxy, nginx's idea of the host is often not the
+         * client's.
+         */
+
+        value.len = r->uri.len;
+        value.data = r->uri.data;
+
+        if (ngx_http_export_add_header(r, "Location", &value) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p = ngx_pnalloc(r->pool, 1);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        *p = '1';
+        value.data = p;
+        value.len = 1;
+
+        if (ngx_http_export_add_header(r, "Retry-After", &value) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return ngx_http_export_send_task(r, &snap, status);
+}
+
+
+static ngx_int_t
+ngx_http_export_not_found(ngx_http_request_t *r)
+{
+    ngx_str_t               msg;
+    ngx_http_export_ctx_t  *ctx;
+
+    ctx = ngx_http_export_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&msg, "Export Task Not Found");
+
+    return ngx_http_export_send_error(r, NGX_HTTP_NOT_FOUND,
+               "EXPORT_TASK_NOT_FOUND", &msg,
+               "Start an export of the run with POST first.",
+               &ctx->run, 1, 0);
+}
+
+
+static ngx_int_t
+ngx_http_export_internal(ngx_http_request_t *r, const char *cause)
+{
+    ngx_str_t  msg;
+
+    msg.data = (u_char *) cause;
+    msg.len = ngx_strlen(cause);
+
+    return ngx_http_export_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+               "EXPORT_INTERNAL", &msg,
+               "Retry later; if it fails again, give the referenceToken "
+               "to the operator.", NULL, 0, 0);
+}
+
+
+static ngx_int_t
+ngx_http_export_add_header(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value = *value;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_export_remove_paths(ngx_http_export_zone_t *zone,
+    ngx_array_t *paths, ngx_log_t *log)
+{
+    if (paths->nelts) {
+        (void) ngx_http_export_unlink_files(zone, zone->thread_pool, paths,
+                                            log);
+    }
+}
+
+
+/*
+ * ?wait=N: the request is parked without a timer of its own per look;
+ * one timer per worker compares each parked request's zone version and
+ * wakes those whose task changed.  The deadline is a timer per request.
+ */
+
+static ngx_int_t
+ngx_http_export_park(ngx_http_request_t *r, ngx_http_export_ctx_t *ctx,
+    ngx_http_export_zone_t *zone, time_t wait)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_export_wait_cleanup;
+    cln->data = ctx;
+
+    if (ngx_http_export_waiters.next == NULL) {
+        ngx_queue_init(&ngx_http_export_waiters);
+    }
+
+    ctx->wait_version = zone->sh->version;
+    ctx->waiting = 1;
+
+    ngx_queue_insert_tail(&ngx_http_export_waiters, &ctx->wait_queue);
+
+    ctx->wait_timer.handler = ngx_http_export_wait_timeout;
+    ctx->wait_timer.data = ctx;
+    ctx->wait_timer.log = r->connection->log;
+
+    ngx_add_timer(&ctx->wait_timer, (ngx_msec_t) wait * 1000);
+
+    if (!ngx_http_export_wait_ev.timer_set) {
+        ngx_http_export_wait_ev.handler = ngx_http_export_wait_tick;
+        ngx_http_export_wait_ev.log = ngx_cycle->log;
+        ngx_http_export_wait_ev.cancelable = 1;
+
+        ngx_add_timer(&ngx_http_export_wait_ev, NGX_HTTP_EXPORT_WAIT_TICK);
+    }
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_export_wait_tick(ngx_event_t *ev)
+{
+    ngx_uint_t               state, gone;
+    ngx_queue_t             *q, *next;
+    ngx_http_export_ctx_t   *ctx;
+    ngx_http_export_zone_t  *zone;
+    ngx_http_export_task_t  *task;
+
+    for (q = ngx_queue_head(&ngx_http_export_waiters);
+         q != ngx_queue_sentinel(&ngx_http_export_waiters);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        ctx = ngx_queue_data(q, ngx_http_export_ctx_t, wait_queue);
+        zone = ctx->shm_zone->data;
+
+        /* a worker that is shutting down answers at once */
+
+        if (!ngx_exiting && zone->sh->version == ctx->wait_version) {
+            continue;
+        }
+
+        ctx->wait_version = zone->sh->version;
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+        task = ngx_http_export_task_lookup(zone, ctx->run_bin);
+        gone = (task == NULL);
+        state = task ? task->state : 0;
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        if (ngx_exiting || gone || ngx_http_export_finished(state)) {
+            ngx_http_export_wake(ctx);
+        }
+    }
+
+    if (!ngx_queue_empty(&ngx_http_export_waiters)) {
+        ngx_add_timer(ev, NGX_HTTP_EXPORT_WAIT_TICK);
+    }
+}
+
+
+static void
+ngx_http_export_wait_timeout(ngx_event_t *ev)
+{
+    ngx_http_export_wake(ev->data);
+}
+
+
+static void
+ngx_http_export_wake(ngx_http_export_ctx_t *ctx)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    c = r->connection;
+
+    ctx->waiting = 0;
+    ngx_queue_remove(&ctx->wait_queue);
+
+    if (ctx->wait_timer.timer_set) {
+        ngx_del_timer(&ctx->wait_timer);
+    }
+
+    ngx_http_finalize_request(r, ngx_http_export_answer(r, ctx, NGX_HTTP_OK));
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_export_wait_cleanup(void *data)
+{
+    ngx_http_export_ctx_t  *ctx = data;
+
+    if (!ctx->waiting) {
+        return;
+    }
+
+    ctx->waiting = 0;
+    ngx_queue_remove(&ctx->wait_queue);
+
+    if (ctx->wait_timer.timer_set) {
+        ngx_del_timer(&ctx->wait_timer);
+    }
+}

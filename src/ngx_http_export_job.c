@@ -1,0 +1,1007 @@
+
+/*
+ * The generation job.  It runs in an nginx thread pool: it reads the
+ * run's reports, writes each one's original bytes and its CSV into a
+ * zip under a temporary name, adds manifest.json, and renames the file
+ * into the store.  It records its outcome in the shared task itself, so
+ * the outcome survives even when the worker exits before the completion
+ * handler runs (see ngx_thread_pool.c: at exit, completion events of
+ * finished tasks are never handled).
+ */
+
+
+#include "ngx_http_export_module.h"
+
+#include <dirent.h>
+#include <yajl/yajl_gen.h>
+
+#include "ngx_export_csv.h"
+#include "ngx_export_zip.h"
+
+
+#define NGX_HTTP_EXPORT_CHUNK         (256 * 1024)
+#define NGX_HTTP_EXPORT_REPORTS_MAX   10000
+
+
+typedef struct {
+    char                       *name;         /* malloc()ed */
+    size_t                      name_len;
+    off_t                       size;
+    time_t                      mtime;
+    ngx_uint_t                  ndjson;
+    ngx_uint_t                  csv;          /* the CSV is in the zip */
+    uint64_t                    rows;
+    size_t                      columns;
+} ngx_http_export_report_t;
+
+
+typedef struct {
+    ngx_pool_t                 *pool;
+    ngx_http_export_zone_t     *zone;
+    ngx_http_export_task_t     *task;
+    ngx_log_t                  *log;
+
+    u_char                     *source;       /* null-terminated */
+    u_char                     *tmp;
+    u_char                     *path;
+    u_char                      run[NGX_HTTP_EXPORT_UUID_LEN + 1];
+    u_char                      id[NGX_HTTP_EXPORT_UUID_LEN + 1];
+
+    ngx_int_t                   level;
+    time_t                      ttl;
+    exc_options_t               csv;
+
+    /* filled by the thread */
+    ngx_http_export_report_t   *reports;
+    ngx_uint_t                  nreports;
+    ngx_http_export_warning_t  *warnings;     /* malloc()ed */
+    ngx_uint_t                  nwarnings;    /* all of them */
+    u_char                     *buf;
+    exz_t                      *zip;
+    off_t                       total;
+    off_t                       done;
+    off_t                       size;
+    ngx_uint_t                  cancelled;
+    u_char                      error[NGX_HTTP_EXPORT_ERROR_LEN];
+    size_t                      error_len;
+    ngx_err_t                   err;
+} ngx_http_export_job_t;
+
+
+static void ngx_http_export_job_thread(void *data, ngx_log_t *log);
+static void ngx_http_export_job_done(ngx_event_t *ev);
+static ngx_int_t ngx_http_export_generate(ngx_http_export_job_t *job);
+static ngx_int_t ngx_http_export_list(ngx_http_export_job_t *job);
+static ngx_int_t ngx_http_export_add_report(ngx_http_export_job_t *job,
+    ngx_http_export_report_t *rep);
+static ngx_int_t ngx_http_export_add_manifest(ngx_http_export_job_t *job);
+static ssize_t ngx_http_export_read(ngx_http_export_job_t *job, int fd,
+    ngx_http_export_report_t *rep);
+static ngx_int_t ngx_http_export_check(ngx_http_export_job_t *job);
+static void ngx_http_export_progress(ngx_http_export_job_t *job, off_t n);
+static void ngx_http_export_warn(ngx_http_export_job_t *job,
+    const char *report, const char *reason, uint64_t offset);
+static ngx_int_t ngx_http_export_fail(ngx_http_export_job_t *job,
+    ngx_err_t err, const char *fmt, ...);
+static void ngx_http_export_finish(ngx_http_export_job_t *job,
+    ngx_int_t rc);
+static void ngx_http_export_job_free(ngx_http_export_job_t *job);
+static int ngx_http_export_zip_write(void *data, const unsigned char *buf,
+    size_t len);
+static int ngx_http_export_report_cmp(const void *a, const void *b);
+
+
+ngx_int_t
+ngx_http_export_job_start(ngx_http_request_t *r,
+    ngx_http_export_loc_conf_t *elcf, ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task, ngx_str_t *source)
+{
+    u_char                 *p;
+    ngx_pool_t             *pool;
+    ngx_thread_task_t      *tt;
+    ngx_http_export_job_t  *job;
+
+    /* the job outlives the request: it has a pool of its own */
+
+    pool = ngx_create_pool(2048, ngx_cycle->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    tt = ngx_thread_task_alloc(pool, sizeof(ngx_http_export_job_t));
+    if (tt == NULL) {
+        goto failed;
+    }
+
+    job = tt->ctx;
+    job->pool = pool;
+    job->zone = zone;
+    job->task = task;
+    job->log = ngx_cycle->log;
+    job->level = elcf->level;
+    job->ttl = elcf->ttl;
+
+    exc_options_init(&job->csv);
+    job->csv.formula_guard = elcf->formula_guard ? 1 : 0;
+    job->csv.bom = elcf->csv_bom ? 1 : 0;
+    job->csv.max_report_size = elcf->max_report_size;
+    job->csv.max_columns = elcf->max_columns;
+
+    ngx_http_export_uuid_text(job->run, task->run);
+    ngx_http_export_uuid_text(job->id, task->id);
+
+    job->source = ngx_pnalloc(pool, source->len + 1);
+    job->path = ngx_pnalloc(pool, task->path_len + 1);
+    job->tmp = ngx_pnalloc(pool, elcf->store.len + sizeof("/.export-.tmp")
+                                 + NGX_HTTP_EXPORT_UUID_LEN);
+
+    if (job->source == NULL || job->path == NULL || job->tmp == NULL) {
+        goto failed;
+    }
+
+    ngx_cpystrn(job->source, source->data, source->len + 1);
+    ngx_cpystrn(job->path, task->path, task->path_len + 1);
+
+    p = ngx_cpymem(job->tmp, elcf->store.data, elcf->store.len);
+    p = ngx_cpymem(p, "/.export-", sizeof("/.export-") - 1);
+    p = ngx_cpymem(p, job->id, NGX_HTTP_EXPORT_UUID_LEN);
+    ngx_memcpy(p, ".tmp", sizeof(".tmp"));
+
+    tt->handler = ngx_http_export_job_thread;
+    tt->event.handler = ngx_http_export_job_done;
+    tt->event.data = job;
+    tt->event.log = ngx_cycle->log;
+
+    if (ngx_thread_task_post(elcf->thread_pool, tt) != NGX_OK) {
+        goto failed;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "export: task %s of run %s queued", job->id, job->run);
+
+    return NGX_OK;
+
+failed:
+
+    ngx_destroy_pool(pool);
+
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_http_export_job_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_export_job_t *job = data;
+
+    ngx_int_t                rc;
+    ngx_http_export_task_t  *task;
+
+    task = job->task;
+
+    ngx_shmtx_lock(&job->zone->shpool->mutex);
+
+    if (!task->cancel) {
+        task->state = NGX_HTTP_EXPORT_IN_PROGRESS;
+        job->zone->sh->version++;
+    }
+
+    ngx_shmtx_unlock(&job->zone->shpool->mutex);
+
+    rc = task->cancel ? NGX_DECLINED : ngx_http_export_generate(job);
+
+    ngx_http_export_finish(job, rc);
+
+    ngx_http_export_job_free(job);
+}
+
+
+static void
+ngx_http_export_job_done(ngx_event_t *ev)
+{
+    ngx_http_export_job_t *job = ev->data;
+
+    ngx_destroy_pool(job->pool);
+}
+
+
+static ngx_int_t
+ngx_http_export_generate(ngx_http_export_job_t *job)
+{
+    int         fd;
+    ngx_int_t   rc;
+    ngx_uint_t  i;
+
+    if (ngx_http_export_list(job) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    job->buf = ngx_alloc(NGX_HTTP_EXPORT_CHUNK, job->log);
+    if (job->buf == NULL) {
+        return ngx_http_export_fail(job, 0, "out of memory");
+    }
+
+    fd = open((char *) job->tmp, O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC, 0644);
+    if (fd == -1) {
+        return ngx_http_export_fail(job, ngx_errno,
+                                    "cannot create the archive in the "
+                                    "export store");
+    }
+
+    job->zip = exz_create(fd, (int) job->level);
+    if (job->zip == NULL) {
+        rc = ngx_http_export_fail(job, 0, "out of memory");
+        goto failed;
+    }
+
+    for (i = 0; i < job->nreports; i++) {
+        rc = ngx_http_export_add_report(job, &job->reports[i]);
+        if (rc != NGX_OK) {
+            goto failed;
+        }
+    }
+
+    rc = ngx_http_export_add_manifest(job);
+    if (rc != NGX_OK) {
+        goto failed;
+    }
+
+    if (exz_finish(job->zip) != EXZ_OK) {
+        rc = ngx_http_export_fail(job, exz_errno(job->zip),
+                                  "writing the archive failed: %s",
+                                  exz_strerror(job->zip));
+        goto failed;
+    }
+
+    job->size = (off_t) exz_offset(job->zip);
+
+    /* the archive is whole on disk before anyone can see it */
+
+    if (fsync(fd) == -1) {
+        rc = ngx_http_export_fail(job, ngx_errno,
+                                  "writing the archive failed");
+        goto failed;
+    }
+
+    if (close(fd) == -1) {
+        fd = -1;
+        rc = ngx_http_export_fail(job, ngx_errno,
+                                  "writing the archive failed");
+        goto failed;
+    }
+
+    fd = -1;
+
+    rc = ngx_http_export_check(job);
+    if (rc != NGX_OK) {
+        goto failed;
+    }
+
+    if (ngx_rename_file(job->tmp, job->path) == NGX_FILE_ERROR) {
+        rc = ngx_http_export_fail(job, ngx_errno,
+                                  "moving the archive into the export "
+                                  "store failed");
+        goto failed;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    if (fd != -1) {
+        (void) close(fd);
+    }
+
+    if (ngx_delete_file(job->tmp) == NGX_FILE_ERROR
+        && ngx_errno != NGX_ENOENT)
+    {
+        ngx_log_error(NGX_LOG_CRIT, job->log, ngx_errno,
+                      "export: task %s: " ngx_delete_file_n " \"%s\" failed",
+                      job->id, job->tmp);
+    }
+
+    return rc;
+}
+
+
+/* the run's reports: *.json and *.ndjson regular files, by name */
+
+static ngx_int_t
+ngx_http_export_list(ngx_http_export_job_t *job)
+{
+    DIR                       *dir;
+    size_t                     len, n;
+    ngx_err_t                  err;
+    struct stat                st;
+    struct dirent             *de;
+    ngx_uint_t                 ndjson;
+    ngx_http_export_report_t  *rep, *reports;
+
+    dir = opendir((char *) job->source);
+    if (dir == NULL) {
+        return ngx_http_export_fail(job, ngx_errno,
+                                    "cannot open the run's directory");
+    }
+
+    n = 0;
+
+    for ( ;; ) {
+        ngx_set_errno(0);
+
+        de = readdir(dir);
+
+        if (de == NULL) {
+            err = ngx_errno;
+
+            if (err) {
+                (void) closedir(dir);
+                return ngx_http_export_fail(job, err,
+                                            "cannot read the run's "
+                                            "directory");
+            }
+
+            break;
+        }
+
+        len = ngx_strlen(de->d_name);
+
+        if (de->d_name[0] == '.') {
+            continue;
+        }
+
+        if (len > 5
+            && ngx_strcmp(de->d_name + len - 5, ".json") == 0)
+        {
+            ndjson = 0;
+
+        } else if (len > 7
+                   && ngx_strcmp(de->d_name + len - 7, ".ndjson") == 0)
+        {
+            ndjson = 1;
+
+        } else {
+            continue;
+        }
+
+        if (fstatat(dirfd(dir), de->d_name, &st, 0) == -1
+            || !S_ISREG(st.st_mode))
+        {
+            continue;
+        }
+
+        if (job->nreports == NGX_HTTP_EXPORT_REPORTS_MAX) {
+            (void) closedir(dir);
+            return ngx_http_export_fail(job, 0,
+                                        "the run has more than %d reports",
+                                        NGX_HTTP_EXPORT_REPORTS_MAX);
+        }
+
+        if (job->nreports == n) {
+            n = n ? 2 * n : 16;
+
+            reports = realloc(job->reports,
+                              n * sizeof(ngx_http_export_report_t));
+            if (reports == NULL) {
+                (void) closedir(dir);
+                return ngx_http_export_fail(job, 0, "out of memory");
+            }
+
+            job->reports = reports;
+        }
+
+        rep = &job->reports[job->nreports];
+        ngx_memzero(rep, sizeof(ngx_http_export_report_t));
+
+        rep->name = strdup(de->d_name);
+        if (rep->name == NULL) {
+            (void) closedir(dir);
+            return ngx_http_export_fail(job, 0, "out of memory");
+        }
+
+        rep->name_len = len;
+        rep->size = st.st_size;
+        rep->mtime = st.st_mtime;
+        rep->ndjson = ndjson;
+
+        job->nreports++;
+
+        /* the original, then two passes for the CSV */
+        job->total += 3 * st.st_size;
+    }
+
+    (void) closedir(dir);
+
+    if (job->nreports) {
+        qsort(job->reports, job->nreports, sizeof(ngx_http_export_report_t),
+              ngx_http_export_report_cmp);
+    }
+
+    return NGX_OK;
+}
+
+
+static int
+ngx_http_export_report_cmp(const void *a, const void *b)
+{
+    const ngx_http_export_report_t  *ra = a, *rb = b;
+
+    return strcmp(ra->name, rb->name);
+}
+
+
+/* reads the next chunk of a report, counting progress */
+
+static ssize_t
+ngx_http_export_read(ngx_http_export_job_t *job, int fd,
+    ngx_http_export_report_t *rep)
+{
+    ssize_t  n;
+
+    if (job->task->cancel) {
+        job->cancelled = 1;
+        return NGX_DECLINED;
+    }
+
+    do {
+        n = read(fd, job->buf, NGX_HTTP_EXPORT_CHUNK);
+    } while (n == -1 && ngx_errno == NGX_EINTR);
+
+    if (n == -1) {
+        return ngx_http_export_fail(job, ngx_errno,
+                                    "reading report \"%s\" failed",
+                                    rep->name);
+    }
+
+    ngx_http_export_progress(job, n);
+
+    return n;
+}
+
+
+static ngx_int_t
+ngx_http_export_add_report(ngx_http_export_job_t *job,
+    ngx_http_export_report_t *rep)
+{
+    int                  fd, rc;
+    char                *csv_name;
+    ssize_t              n;
+    ngx_int_t            ret;
+    exc_conv_t          *conv;
+    const exc_result_t  *res;
+
+    conv = NULL;
+    csv_name = NULL;
+
+    fd = openat(AT_FDCWD, (char *) job->source, O_RDONLY|O_DIRECTORY);
+    if (fd == -1) {
+        return ngx_http_export_fail(job, ngx_errno,
+                                    "cannot open the run's directory");
+    }
+
+    n = fd;
+    fd = openat(n, rep->name, O_RDONLY|O_CLOEXEC);
+    (void) close(n);
+
+    if (fd == -1) {
+        return ngx_http_export_fail(job, ngx_errno,
+                                    "cannot open report \"%s\"", rep->name);
+    }
+
+    /* the original bytes */
+
+    if (exz_begin(job->zip, rep->name, rep->name_len, rep->mtime) != EXZ_OK) {
+        ret = NGX_ERROR;
+        goto zip_failed;
+    }
+
+    for ( ;; ) {
+        n = ngx_http_export_read(job, fd, rep);
+
+        if (n < 0) {
+            ret = n;
+            goto done;
+        }
+
+        if (n == 0) {
+            break;
+        }
+
+        if (exz_write(job->zip, job->buf, n) != EXZ_OK) {
+            ret = NGX_ERROR;
+            goto zip_failed;
+        }
+    }
+
+    if (exz_end(job->zip) != EXZ_OK) {
+        ret = NGX_ERROR;
+        goto zip_failed;
+    }
+
+    /* pass 1: is it JSON, and which columns does it have */
+
+    conv = exc_create(&job->csv, (int) rep->ndjson);
+    if (conv == NULL) {
+        ret = ngx_http_export_fail(job, 0, "out of memory");
+        goto done;
+    }
+
+    if (lseek(fd, 0, SEEK_SET) == -1) {
+        ret = ngx_http_export_fail(job, ngx_errno,
+                                   "reading report \"%s\" failed", rep->name);
+        goto done;
+    }
+
+    rc = EXC_OK;
+
+    for ( ;; ) {
+        n = ngx_http_export_read(job, fd, rep);
+
+        if (n < 0) {
+            ret = n;
+            goto done;
+        }
+
+        if (n == 0) {
+            rc = exc_scan_end(conv);
+            break;
+        }
+
+        rc = exc_scan(conv, job->buf, n);
+
+        if (rc != EXC_OK) {
+            break;
+        }
+    }
+
+    if (rc == EXC_ERROR) {
+        ret = ngx_http_export_fail(job, 0, "out of memory converting "
+                                   "report \"%s\"", rep->name);
+        goto done;
+    }
+
+    if (rc == EXC_BAD) {
+        /* the original is in the archive; its CSV is left out */
+        res = exc_result(conv);
+        ngx_http_export_warn(job, rep->name, res->reason, res->offset);
+        ngx_http_export_progress(job, rep->size);
+        ret = NGX_OK;
+        goto done;
+    }
+
+    /* pass 2: the CSV */
+
+    csv_name = malloc(rep->name_len + 1);
+    if (csv_name == NULL) {
+        ret = ngx_http_export_fail(job, 0, "out of memory");
+        goto done;
+    }
+
+    n = rep->name_len - (rep->ndjson ? 7 : 5);
+    ngx_memcpy(csv_name, rep->name, n);
+    ngx_memcpy(csv_name + n, ".csv", 5);
+
+    if (exz_begin(job->zip, csv_name, n + 4, rep->mtime) != EXZ_OK) {
+        ret = NGX_ERROR;
+        goto zip_failed;
+    }
+
+    if (lseek(fd, 0, SEEK_SET) == -1) {
+        ret = ngx_http_export_fail(job, ngx_errno,
+                                   "reading report \"%s\" failed", rep->name);
+        goto done;
+    }
+
+    rc = exc_emit_begin(conv, ngx_http_export_zip_write, job->zip);
+
+    while (rc == EXC_OK) {
+        n = ngx_http_export_read(job, fd, rep);
+
+        if (n < 0) {
+            ret = n;
+            goto done;
+        }
+
+        if (n == 0) {
+            rc = exc_emit_end(conv);
+            break;
+        }
+
+        rc = exc_emit(conv, job->buf, n);
+    }
+
+    if (rc == EXC_ERROR) {
+        ret = NGX_ERROR;
+        goto zip_failed;
+    }
+
+    if (rc == EXC_BAD) {
+        /* it passed pass 1: the file changed under us */
+        res = exc_result(conv);
+        ngx_http_export_warn(job, rep->name,
+                             "the report changed while it was exported; "
+                             "its CSV is incomplete", res->offset);
+    }
+
+    if (exz_end(job->zip) != EXZ_OK) {
+        ret = NGX_ERROR;
+        goto zip_failed;
+    }
+
+    res = exc_result(conv);
+    rep->csv = 1;
+    rep->rows = res->rows;
+    rep->columns = res->columns;
+
+    ret = NGX_OK;
+    goto done;
+
+zip_failed:
+
+    ret = ngx_http_export_fail(job, exz_errno(job->zip),
+                               "writing the archive failed: %s",
+                               exz_strerror(job->zip));
+
+done:
+
+    if (conv) {
+        exc_destroy(conv);
+    }
+
+    free(csv_name);
+    (void) close(fd);
+
+    return ret;
+}
+
+
+static int
+ngx_http_export_zip_write(void *data, const unsigned char *buf, size_t len)
+{
+    return (exz_write(data, buf, len) == EXZ_OK) ? 0 : -1;
+}
+
+
+#define ngx_http_export_gen_key(g, s)                                         \
+    yajl_gen_string(g, (const unsigned char *) s, sizeof(s) - 1)
+
+
+static ngx_int_t
+ngx_http_export_add_manifest(ngx_http_export_job_t *job)
+{
+    u_char                     tbuf[sizeof("2026-11-22T16:00:00Z")], *p;
+    time_t                     now;
+    size_t                     len;
+    yajl_gen                   g;
+    ngx_int_t                  rc;
+    ngx_uint_t                 i;
+    const unsigned char       *json;
+    ngx_http_export_report_t  *rep;
+
+    g = yajl_gen_alloc(NULL);
+    if (g == NULL) {
+        return ngx_http_export_fail(job, 0, "out of memory");
+    }
+
+    yajl_gen_config(g, yajl_gen_beautify, 1);
+
+    now = time(NULL);
+
+    yajl_gen_map_open(g);
+
+    ngx_http_export_gen_key(g, "runId");
+    yajl_gen_string(g, job->run, NGX_HTTP_EXPORT_UUID_LEN);
+    ngx_http_export_gen_key(g, "taskId");
+    yajl_gen_string(g, job->id, NGX_HTTP_EXPORT_UUID_LEN);
+    ngx_http_export_gen_key(g, "generatedAt");
+    p = ngx_http_export_rfc3339(tbuf, now);
+    yajl_gen_string(g, tbuf, p - tbuf);
+
+    ngx_http_export_gen_key(g, "reports");
+    yajl_gen_array_open(g);
+
+    for (i = 0; i < job->nreports; i++) {
+        rep = &job->reports[i];
+
+        yajl_gen_map_open(g);
+        ngx_http_export_gen_key(g, "name");
+        yajl_gen_string(g, (u_char *) rep->name, rep->name_len);
+        ngx_http_export_gen_key(g, "format");
+        if (rep->ndjson) {
+            ngx_http_export_gen_key(g, "ndjson");
+        } else {
+            ngx_http_export_gen_key(g, "json");
+        }
+        ngx_http_export_gen_key(g, "size");
+        yajl_gen_integer(g, rep->size);
+        ngx_http_export_gen_key(g, "csv");
+        if (rep->csv) {
+            len = rep->name_len - (rep->ndjson ? 7 : 5);
+            p = (u_char *) job->buf;
+            ngx_memcpy(p, rep->name, len);
+            ngx_memcpy(p + len, ".csv", 4);
+            yajl_gen_string(g, p, len + 4);
+        } else {
+            yajl_gen_null(g);
+        }
+        ngx_http_export_gen_key(g, "rows");
+        yajl_gen_integer(g, rep->rows);
+        ngx_http_export_gen_key(g, "columns");
+        yajl_gen_integer(g, rep->columns);
+        yajl_gen_map_close(g);
+    }
+
+    yajl_gen_array_close(g);
+
+    ngx_http_export_gen_key(g, "warnings");
+    yajl_gen_array_open(g);
+
+    for (i = 0; i < job->nwarnings && i < NGX_HTTP_EXPORT_WARNINGS_MAX; i++) {
+        yajl_gen_map_open(g);
+        ngx_http_export_gen_key(g, "report");
+        yajl_gen_string(g, job->warnings[i].report,
+                        ngx_strlen(job->warnings[i].report));
+        ngx_http_export_gen_key(g, "message");
+        yajl_gen_string(g, job->warnings[i].reason,
+                        ngx_strlen(job->warnings[i].reason));
+        ngx_http_export_gen_key(g, "offset");
+        yajl_gen_integer(g, job->warnings[i].offset);
+        yajl_gen_map_close(g);
+    }
+
+    yajl_gen_array_close(g);
+
+    if (job->nwarnings > NGX_HTTP_EXPORT_WARNINGS_MAX) {
+        ngx_http_export_gen_key(g, "warningsOmitted");
+        yajl_gen_integer(g, job->nwarnings - NGX_HTTP_EXPORT_WARNINGS_MAX);
+    }
+
+    yajl_gen_map_close(g);
+
+    rc = NGX_OK;
+
+    if (yajl_gen_get_buf(g, &json, &len) != yajl_gen_status_ok) {
+        rc = ngx_http_export_fail(job, 0, "building manifest.json failed");
+
+    } else if (exz_begin(job->zip, "manifest.json", 13, now) != EXZ_OK
+               || exz_write(job->zip, json, len) != EXZ_OK
+               || exz_end(job->zip) != EXZ_OK)
+    {
+        rc = ngx_http_export_fail(job, exz_errno(job->zip),
+                                  "writing the archive failed: %s",
+                                  exz_strerror(job->zip));
+    }
+
+    yajl_gen_free(g);
+
+    return rc;
+}
+
+
+/* the last look before the archive becomes visible */
+
+static ngx_int_t
+ngx_http_export_check(ngx_http_export_job_t *job)
+{
+    if (job->task->cancel) {
+        job->cancelled = 1;
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_export_progress(ngx_http_export_job_t *job, off_t n)
+{
+    ngx_uint_t  p;
+
+    job->done += n;
+
+    if (job->total == 0) {
+        return;
+    }
+
+    /* 100% is only for COMPLETED; progress never goes down */
+
+    p = (ngx_uint_t) ((double) job->done * 9900 / job->total);
+
+    if (p > 9900) {
+        p = 9900;
+    }
+
+    if (p > job->task->progress) {
+        job->task->progress = p;
+    }
+}
+
+
+static void
+ngx_http_export_warn(ngx_http_export_job_t *job, const char *report,
+    const char *reason, uint64_t offset)
+{
+    ngx_http_export_warning_t  *w;
+
+    ngx_log_error(NGX_LOG_WARN, job->log, 0,
+                  "export: task %s of run %s: report \"%s\" at byte %uL: %s",
+                  job->id, job->run, report, offset, reason);
+
+    if (job->nwarnings < NGX_HTTP_EXPORT_WARNINGS_MAX) {
+        if (job->warnings == NULL) {
+            job->warnings = ngx_alloc(NGX_HTTP_EXPORT_WARNINGS_MAX
+                                      * sizeof(ngx_http_export_warning_t),
+                                      job->log);
+            if (job->warnings == NULL) {
+                job->nwarnings++;
+                return;
+            }
+        }
+
+        w = &job->warnings[job->nwarnings];
+        w->offset = offset;
+        ngx_cpystrn(w->report, (u_char *) report, sizeof(w->report));
+        ngx_cpystrn(w->reason, (u_char *) reason, sizeof(w->reason));
+    }
+
+    job->nwarnings++;
+}
+
+
+/* records why the export failed: the client sees the text, the log more */
+
+static ngx_int_t
+ngx_http_export_fail(ngx_http_export_job_t *job, ngx_err_t err,
+    const char *fmt, ...)
+{
+    u_char   *p, *last;
+    va_list   args;
+
+    if (job->error_len) {
+        return NGX_ERROR;
+    }
+
+    last = job->error + sizeof(job->error);
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(job->error, last, fmt, args);
+    va_end(args);
+
+    if (err) {
+        p = ngx_slprintf(p, last, ": %s", strerror(err));
+    }
+
+    job->error_len = p - job->error;
+    job->err = err;
+
+    return NGX_ERROR;
+}
+
+
+/* writes the outcome into the shared task */
+
+static void
+ngx_http_export_finish(ngx_http_export_job_t *job, ngx_int_t rc)
+{
+    size_t                   n;
+    time_t                   now;
+    u_char                   ref[NGX_HTTP_EXPORT_UUID_LEN];
+    ngx_uint_t               state;
+    ngx_slab_pool_t         *shpool;
+    ngx_http_export_task_t  *task;
+
+    task = job->task;
+    shpool = job->zone->shpool;
+    now = time(NULL);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_export_uuid(task->ref);
+        ngx_http_export_uuid_text(ref, task->ref);
+
+        ngx_log_error(NGX_LOG_ERR, job->log, job->err,
+                      "export: task %s of run %s failed: %*s "
+                      "(source \"%s\", archive \"%s\", "
+                      "referenceToken: %*s)",
+                      job->id, job->run, job->error_len, job->error,
+                      job->source, job->tmp,
+                      (size_t) NGX_HTTP_EXPORT_UUID_LEN, ref);
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    task->running = 0;
+    job->zone->sh->version++;
+
+    if (task->detached || rc == NGX_DECLINED) {
+        /* deleted while it ran: nothing of it stays */
+
+        if (rc == NGX_OK) {
+            (void) ngx_delete_file(job->path);
+        }
+
+        ngx_log_error(NGX_LOG_INFO, job->log, 0,
+                      "export: task %s of run %s cancelled",
+                      job->id, job->run);
+
+        if (task->detached) {
+            ngx_http_export_task_remove(job->zone, task);
+
+        } else {
+            task->state = NGX_HTTP_EXPORT_FAILED;
+            task->finished = now;
+            task->expires = now + job->ttl;
+        }
+
+        ngx_shmtx_unlock(&shpool->mutex);
+        return;
+    }
+
+    task->finished = now;
+    task->expires = now + job->ttl;
+    task->nwarnings = job->nwarnings;
+
+    n = ngx_min(job->nwarnings, NGX_HTTP_EXPORT_WARNINGS_MAX);
+
+    if (n && job->warnings) {
+        task->warnings = ngx_slab_alloc_locked(shpool,
+                                   n * sizeof(ngx_http_export_warning_t));
+        if (task->warnings) {
+            ngx_memcpy(task->warnings, job->warnings,
+                       n * sizeof(ngx_http_export_warning_t));
+            task->nkept = n;
+        }
+    }
+
+    if (rc == NGX_OK) {
+        task->size = job->size;
+        task->progress = NGX_HTTP_EXPORT_PROGRESS_MAX;
+        task->state = NGX_HTTP_EXPORT_COMPLETED;
+
+    } else {
+        task->error = ngx_slab_alloc_locked(shpool, job->error_len);
+        if (task->error) {
+            ngx_memcpy(task->error, job->error, job->error_len);
+            task->error_len = job->error_len;
+        }
+
+        task->state = NGX_HTTP_EXPORT_FAILED;
+    }
+
+    state = task->state;
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    ngx_log_error(NGX_LOG_INFO, job->log, 0,
+                  "export: task %s of run %s %s: %O bytes, %ui reports, "
+                  "%ui warnings",
+                  job->id, job->run, ngx_http_export_state_name(state),
+                  job->size, job->nreports, job->nwarnings);
+}
+
+
+static void
+ngx_http_export_job_free(ngx_http_export_job_t *job)
+{
+    ngx_uint_t  i;
+
+    if (job->zip) {
+        exz_destroy(job->zip);
+        job->zip = NULL;
+    }
+
+    for (i = 0; i < job->nreports; i++) {
+        free(job->reports[i].name);
+    }
+
+    free(job->reports);
+    job->reports = NULL;
+
+    if (job->warnings) {
+        ngx_free(job->warnings);
+        job->warnings = NULL;
+    }
+
+    if (job->buf) {
+        ngx_free(job->buf);
+        job->buf = NULL;
+    }
+}

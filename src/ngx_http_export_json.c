@@ -1,0 +1,381 @@
+
+/*
+ * Response bodies: ExportTaskRest and the Error object of the API, built
+ * with yajl's generator.
+ */
+
+
+#include "ngx_http_export_module.h"
+
+#include <yajl/yajl_gen.h>
+
+
+#define ngx_http_export_gen_key(g, s)                                         \
+    yajl_gen_string(g, (const unsigned char *) s, sizeof(s) - 1)
+
+#define ngx_http_export_gen_cstr(g, s)                                        \
+    yajl_gen_string(g, (const unsigned char *) s, ngx_strlen(s))
+
+
+static ngx_int_t ngx_http_export_send_gen(ngx_http_request_t *r,
+    yajl_gen g, ngx_uint_t status);
+static void ngx_http_export_gen_time(yajl_gen g, time_t t);
+static void ngx_http_export_gen_uuid(yajl_gen g, u_char *bin);
+
+
+static const char  *ngx_http_export_states[] = {
+    "NOT_STARTED",
+    "QUEUED",
+    "IN_PROGRESS",
+    "COMPLETED",
+    "FAILED"
+};
+
+
+const char *
+ngx_http_export_state_name(ngx_uint_t state)
+{
+    if (state > NGX_HTTP_EXPORT_FAILED) {
+        return "FAILED";
+    }
+
+    return ngx_http_export_states[state];
+}
+
+
+u_char *
+ngx_http_export_rfc3339(u_char *p, time_t t)
+{
+    ngx_tm_t  tm;
+
+    ngx_gmtime(t, &tm);
+
+    return ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02dZ",
+                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+}
+
+
+static void
+ngx_http_export_gen_time(yajl_gen g, time_t t)
+{
+    u_char  buf[sizeof("2026-11-22T16:00:00Z")], *p;
+
+    p = ngx_http_export_rfc3339(buf, t);
+
+    yajl_gen_string(g, buf, p - buf);
+}
+
+
+static void
+ngx_http_export_gen_uuid(yajl_gen g, u_char *bin)
+{
+    u_char  buf[NGX_HTTP_EXPORT_UUID_LEN];
+
+    ngx_http_export_uuid_text(buf, bin);
+
+    yajl_gen_string(g, buf, NGX_HTTP_EXPORT_UUID_LEN);
+}
+
+
+ngx_int_t
+ngx_http_export_send_task(ngx_http_request_t *r,
+    ngx_http_export_snapshot_t *snap, ngx_uint_t status)
+{
+    u_char                      num[NGX_OFF_T_LEN + 8], *p;
+    time_t                      expires;
+    yajl_gen                    g;
+    ngx_str_t                   url;
+    ngx_int_t                   rc;
+    ngx_uint_t                  i;
+    ngx_http_export_ctx_t      *ctx;
+    ngx_http_export_warning_t  *w;
+
+    ctx = ngx_http_export_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_export_uuid_text(ctx->id, snap->id);
+    ctx->has_id = 1;
+    ctx->state = snap->state;
+    ctx->has_state = 1;
+
+    ngx_str_null(&url);
+    expires = 0;
+
+    if (snap->state == NGX_HTTP_EXPORT_COMPLETED) {
+        rc = ngx_http_export_link_sign(r, snap, &url, &expires);
+        if (rc != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    g = yajl_gen_alloc(NULL);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+
+    ngx_http_export_gen_key(g, "status");
+    ngx_http_export_gen_cstr(g, ngx_http_export_state_name(snap->state));
+
+    /* the number text is ours: yajl would print 0.1 as 0.1000000000000000055 */
+
+    ngx_http_export_gen_key(g, "progress");
+    p = ngx_sprintf(num, "%ui.%02ui", snap->progress / 100,
+                    snap->progress % 100);
+    if (p[-1] == '0') {
+        p--;
+    }
+    yajl_gen_number(g, (const char *) num, p - num);
+
+    ngx_http_export_gen_key(g, "startTimestamp");
+    ngx_http_export_gen_time(g, snap->created);
+
+    ngx_http_export_gen_key(g, "endTimestamp");
+    if (ngx_http_export_finished(snap->state)) {
+        ngx_http_export_gen_time(g, snap->finished);
+
+    } else {
+        yajl_gen_null(g);
+    }
+
+    ngx_http_export_gen_key(g, "id");
+    ngx_http_export_gen_uuid(g, snap->id);
+
+    ngx_http_export_gen_key(g, "runId");
+    ngx_http_export_gen_uuid(g, snap->run);
+
+    if (snap->state == NGX_HTTP_EXPORT_COMPLETED) {
+        ngx_http_export_gen_key(g, "downloadUrl");
+        yajl_gen_string(g, url.data, url.len);
+
+        ngx_http_export_gen_key(g, "downloadUrlExpiresAt");
+        ngx_http_export_gen_time(g, expires);
+
+        ngx_http_export_gen_key(g, "size");
+        p = ngx_sprintf(num, "%O", snap->size);
+        yajl_gen_number(g, (const char *) num, p - num);
+    }
+
+    if (snap->state == NGX_HTTP_EXPORT_FAILED) {
+        ngx_http_export_gen_key(g, "error");
+        yajl_gen_map_open(g);
+
+        ngx_http_export_gen_key(g, "message");
+        yajl_gen_string(g, snap->error.data, snap->error.len);
+
+        ngx_http_export_gen_key(g, "remediationMessage");
+        ngx_http_export_gen_cstr(g,
+            "Check that the run's reports are readable and the export "
+            "store has room, then start the export again; report the "
+            "referenceToken if it fails again.");
+
+        ngx_http_export_gen_key(g, "referenceToken");
+        ngx_http_export_gen_uuid(g, snap->ref);
+
+        yajl_gen_map_close(g);
+    }
+
+    ngx_http_export_gen_key(g, "warnings");
+    yajl_gen_array_open(g);
+
+    w = snap->warnings;
+
+    for (i = 0; i < snap->nkept; i++) {
+        yajl_gen_map_open(g);
+
+        ngx_http_export_gen_key(g, "report");
+        ngx_http_export_gen_cstr(g, (char *) w[i].report);
+
+        ngx_http_export_gen_key(g, "message");
+        ngx_http_export_gen_cstr(g, (char *) w[i].reason);
+
+        ngx_http_export_gen_key(g, "offset");
+        p = ngx_sprintf(num, "%uL", w[i].offset);
+        yajl_gen_number(g, (const char *) num, p - num);
+
+        yajl_gen_map_close(g);
+    }
+
+    yajl_gen_array_close(g);
+
+    if (snap->nwarnings > snap->nkept) {
+        ngx_http_export_gen_key(g, "warningsOmitted");
+        yajl_gen_integer(g, snap->nwarnings - snap->nkept);
+    }
+
+    yajl_gen_map_close(g);
+
+    return ngx_http_export_send_gen(r, g, status);
+}
+
+
+static const char *
+ngx_http_export_error_type(ngx_uint_t status)
+{
+    switch (status) {
+    case NGX_HTTP_BAD_REQUEST:
+        return "VALIDATION";
+    case NGX_HTTP_FORBIDDEN:
+        return "ACCESS_DENIED";
+    case NGX_HTTP_NOT_FOUND:
+        return "NOT_FOUND";
+    case NGX_HTTP_NOT_ALLOWED:
+        return "METHOD_NOT_ALLOWED";
+    case 429:
+        return "RATE_LIMIT";
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        return "CAPACITY";
+    default:
+        return "INTERNAL";
+    }
+}
+
+
+/*
+ * Sends the API's Error object.  A new referenceToken ties the answer to
+ * the line this writes to error.log.
+ */
+
+ngx_int_t
+ngx_http_export_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, ngx_str_t *message, const char *remediation,
+    ngx_str_t *args, ngx_uint_t nargs, time_t retry_after)
+{
+    u_char                  ref[16];
+    yajl_gen                g;
+    ngx_uint_t              i, level;
+    ngx_table_elt_t        *h;
+    ngx_http_export_ctx_t  *ctx;
+
+    ctx = ngx_http_export_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_export_uuid(ref);
+    ngx_http_export_uuid_text(ctx->ref, ref);
+    ctx->has_ref = 1;
+
+    level = (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) ? NGX_LOG_ERR
+                                                       : NGX_LOG_INFO;
+
+    ngx_log_error(level, r->connection->log, 0,
+                  "export: %s: %V (referenceToken: %*s)",
+                  code, message, (size_t) NGX_HTTP_EXPORT_UUID_LEN, ctx->ref);
+
+    if (retry_after > 0) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Retry-After");
+        h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+        if (h->value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->value.len = ngx_sprintf(h->value.data, "%T", retry_after)
+                       - h->value.data;
+    }
+
+    g = yajl_gen_alloc(NULL);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+
+    ngx_http_export_gen_key(g, "errorCode");
+    ngx_http_export_gen_cstr(g, code);
+
+    ngx_http_export_gen_key(g, "errorType");
+    ngx_http_export_gen_cstr(g, ngx_http_export_error_type(status));
+
+    ngx_http_export_gen_key(g, "arguments");
+    yajl_gen_array_open(g);
+    for (i = 0; i < nargs; i++) {
+        yajl_gen_string(g, args[i].data, args[i].len);
+    }
+    yajl_gen_array_close(g);
+
+    ngx_http_export_gen_key(g, "context");
+    yajl_gen_map_open(g);
+    ngx_http_export_gen_key(g, "context");
+    ngx_http_export_gen_key(g, "export");
+    if (ctx->run.len) {
+        ngx_http_export_gen_key(g, "runId");
+        yajl_gen_string(g, ctx->run.data, ctx->run.len);
+    }
+    yajl_gen_map_close(g);
+
+    ngx_http_export_gen_key(g, "message");
+    yajl_gen_string(g, message->data, message->len);
+
+    ngx_http_export_gen_key(g, "remediationMessage");
+    ngx_http_export_gen_cstr(g, remediation);
+
+    ngx_http_export_gen_key(g, "referenceToken");
+    yajl_gen_string(g, ctx->ref, NGX_HTTP_EXPORT_UUID_LEN);
+
+    yajl_gen_map_close(g);
+
+    return ngx_http_export_send_gen(r, g, status);
+}
+
+
+static ngx_int_t
+ngx_http_export_send_gen(ngx_http_request_t *r, yajl_gen g,
+    ngx_uint_t status)
+{
+    size_t                len;
+    ngx_buf_t            *b;
+    ngx_int_t             rc;
+    ngx_chain_t           out;
+    const unsigned char  *json;
+
+    if (yajl_gen_get_buf(g, &json, &len) != yajl_gen_status_ok) {
+        yajl_gen_free(g);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b = ngx_create_temp_buf(r->pool, len + 1);
+    if (b == NULL) {
+        yajl_gen_free(g);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, json, len);
+    *b->last++ = LF;
+
+    yajl_gen_free(g);
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (r->method == NGX_HTTP_HEAD) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}

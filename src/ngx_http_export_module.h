@@ -1,0 +1,247 @@
+
+/*
+ * ngx_http_export_module: asynchronous export API for nginx.
+ *
+ * The types every unit of the module shares: configuration, the task
+ * record kept in shared memory, the request context and the calls that
+ * cross from one unit to another.
+ */
+
+
+#ifndef _NGX_HTTP_EXPORT_MODULE_H_INCLUDED_
+#define _NGX_HTTP_EXPORT_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#if !(NGX_THREADS)
+#error ngx_http_export_module needs nginx built --with-threads
+#endif
+
+
+#define NGX_HTTP_EXPORT_UUID_LEN        36    /* 8-4-4-4-12 text form */
+
+#define NGX_HTTP_EXPORT_PROGRESS_MAX    10000 /* hundredths of a percent */
+
+#define NGX_HTTP_EXPORT_WARNINGS_MAX    32    /* kept per task */
+#define NGX_HTTP_EXPORT_WARN_REPORT     128
+#define NGX_HTTP_EXPORT_WARN_REASON     192
+#define NGX_HTTP_EXPORT_ERROR_LEN       256
+
+
+/* task states, in the order a task goes through them */
+typedef enum {
+    NGX_HTTP_EXPORT_NOT_STARTED = 0,
+    NGX_HTTP_EXPORT_QUEUED,
+    NGX_HTTP_EXPORT_IN_PROGRESS,
+    NGX_HTTP_EXPORT_COMPLETED,
+    NGX_HTTP_EXPORT_FAILED
+} ngx_http_export_state_e;
+
+#define ngx_http_export_finished(state)                                       \
+    ((state) == NGX_HTTP_EXPORT_COMPLETED                                     \
+     || (state) == NGX_HTTP_EXPORT_FAILED)
+
+
+/* which content handler a location runs */
+typedef enum {
+    NGX_HTTP_EXPORT_NONE = 0,
+    NGX_HTTP_EXPORT_API,          /* export_api: POST / GET / DELETE */
+    NGX_HTTP_EXPORT_DOWNLOAD,     /* export_download: signed links */
+    NGX_HTTP_EXPORT_DATA          /* export_data: .../exports/data */
+} ngx_http_export_handler_e;
+
+
+typedef struct {
+    uint64_t                    offset;
+    u_char                      report[NGX_HTTP_EXPORT_WARN_REPORT];
+    u_char                      reason[NGX_HTTP_EXPORT_WARN_REASON];
+} ngx_http_export_warning_t;
+
+
+/*
+ * One export task in the shared zone.  It is found by its run (node) and
+ * by its own id (id_node); "queue" keeps tasks oldest first for expiry.
+ * Fields are read and written under the zone's slab mutex, except
+ * "progress" and "cancel", single words the generation thread and the
+ * handlers touch without it.
+ */
+typedef struct {
+    ngx_rbtree_node_t           node;         /* key: hash of run */
+    ngx_rbtree_node_t           id_node;      /* key: hash of id */
+    ngx_queue_t                 queue;
+
+    u_char                      run[16];
+    u_char                      id[16];
+    u_char                      ref[16];      /* referenceToken of FAILED */
+
+    ngx_atomic_t                progress;     /* 0 .. PROGRESS_MAX */
+    ngx_atomic_t                cancel;
+
+    ngx_uint_t                  state;
+    ngx_uint_t                  running;      /* a job holds the task */
+    ngx_uint_t                  detached;     /* deleted while running */
+
+    time_t                      created;
+    time_t                      finished;
+    time_t                      expires;
+    off_t                       size;
+
+    ngx_uint_t                  nwarnings;    /* all the job found */
+    ngx_uint_t                  nkept;        /* entries in "warnings" */
+    ngx_http_export_warning_t  *warnings;
+
+    u_char                     *error;        /* message of FAILED */
+    size_t                      error_len;
+
+    u_char                     *path;         /* the archive in the store */
+    size_t                      path_len;
+} ngx_http_export_task_t;
+
+
+typedef struct {
+    ngx_rbtree_t                runs;
+    ngx_rbtree_node_t           runs_sentinel;
+    ngx_rbtree_t                ids;
+    ngx_rbtree_node_t           ids_sentinel;
+    ngx_queue_t                 queue;
+
+    ngx_atomic_t                version;      /* bumped on state changes */
+    ngx_uint_t                  count;
+
+    u_char                      key[32];      /* link key if none is set */
+} ngx_http_export_shctx_t;
+
+
+typedef struct {
+    ngx_http_export_shctx_t    *sh;
+    ngx_slab_pool_t            *shpool;
+    ngx_shm_zone_t             *shm_zone;
+    ngx_thread_pool_t          *thread_pool;  /* for removals at expiry */
+    ngx_str_t                   link_key;     /* export_link_secret */
+    ngx_log_t                  *log;
+} ngx_http_export_zone_t;
+
+
+typedef struct {
+    ngx_uint_t                  handler;      /* ngx_http_export_handler_e */
+    ngx_shm_zone_t             *shm_zone;
+
+    ngx_http_complex_value_t   *run_id;
+    ngx_http_complex_value_t   *source;
+    ngx_str_t                   store;
+    ngx_str_t                   thread_pool_name;
+    ngx_thread_pool_t          *thread_pool;
+
+    time_t                      ttl;
+    time_t                      link_ttl;
+    time_t                      wait_max;
+    ngx_str_t                   link_key;     /* bytes of the secret file */
+    ngx_str_t                   link_secret;  /* its path, for messages */
+
+    ngx_int_t                   level;
+    ngx_flag_t                  formula_guard;
+    ngx_flag_t                  csv_bom;
+    size_t                      max_report_size;
+    ngx_uint_t                  max_columns;
+} ngx_http_export_loc_conf_t;
+
+
+/* per request */
+typedef struct {
+    ngx_http_request_t         *request;
+    ngx_shm_zone_t             *shm_zone;
+    ngx_str_t                   run;          /* canonical text */
+    u_char                      run_bin[16];
+    u_char                      id[NGX_HTTP_EXPORT_UUID_LEN];
+    u_char                      ref[NGX_HTTP_EXPORT_UUID_LEN];
+    ngx_uint_t                  state;        /* as last answered */
+    unsigned                    has_id:1;
+    unsigned                    has_ref:1;
+    unsigned                    has_state:1;
+
+    /* a parked ?wait=N request */
+    ngx_queue_t                 wait_queue;
+    ngx_event_t                 wait_timer;
+    ngx_atomic_uint_t           wait_version;
+    unsigned                    waiting:1;
+} ngx_http_export_ctx_t;
+
+
+/* a copy of a task, taken under the lock, for answering */
+typedef struct {
+    u_char                      run[16];
+    u_char                      id[16];
+    u_char                      ref[16];
+    ngx_uint_t                  state;
+    ngx_uint_t                  progress;
+    time_t                      created;
+    time_t                      finished;
+    off_t                       size;
+    ngx_uint_t                  nwarnings;
+    ngx_uint_t                  nkept;
+    ngx_http_export_warning_t  *warnings;     /* copied into r->pool */
+    ngx_str_t                   error;
+    ngx_str_t                   path;
+} ngx_http_export_snapshot_t;
+
+
+extern ngx_module_t  ngx_http_export_module;
+
+
+/* ngx_http_export_store.c: the task table in shared memory */
+ngx_int_t ngx_http_export_init_zone(ngx_shm_zone_t *shm_zone, void *data);
+ngx_http_export_task_t *ngx_http_export_task_lookup(
+    ngx_http_export_zone_t *zone, u_char *run);
+ngx_http_export_task_t *ngx_http_export_task_lookup_id(
+    ngx_http_export_zone_t *zone, u_char *id);
+ngx_http_export_task_t *ngx_http_export_task_create(
+    ngx_http_export_zone_t *zone, u_char *run, u_char *id, ngx_str_t *path);
+void ngx_http_export_task_remove(ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task);
+void ngx_http_export_task_path(ngx_http_export_task_t *task,
+    ngx_array_t *paths);
+void ngx_http_export_task_snapshot(ngx_http_export_task_t *task,
+    ngx_http_export_snapshot_t *snap, ngx_pool_t *pool);
+void ngx_http_export_expire(ngx_http_export_zone_t *zone, ngx_uint_t all,
+    ngx_array_t *unlink);
+void ngx_http_export_touch(ngx_http_export_zone_t *zone);
+ngx_int_t ngx_http_export_unlink_files(ngx_http_export_zone_t *zone,
+    ngx_thread_pool_t *tp, ngx_array_t *paths, ngx_log_t *log);
+
+/* ngx_http_export_job.c: generation in a thread pool */
+ngx_int_t ngx_http_export_job_start(ngx_http_request_t *r,
+    ngx_http_export_loc_conf_t *elcf, ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task, ngx_str_t *source);
+
+/* ngx_http_export_json.c: response bodies */
+ngx_int_t ngx_http_export_send_task(ngx_http_request_t *r,
+    ngx_http_export_snapshot_t *snap, ngx_uint_t status);
+ngx_int_t ngx_http_export_send_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, ngx_str_t *message,
+    const char *remediation, ngx_str_t *args, ngx_uint_t nargs,
+    time_t retry_after);
+const char *ngx_http_export_state_name(ngx_uint_t state);
+u_char *ngx_http_export_rfc3339(u_char *p, time_t t);
+
+/* ngx_http_export_link.c: signed download links */
+ngx_int_t ngx_http_export_link_sign(ngx_http_request_t *r,
+    ngx_http_export_snapshot_t *snap, ngx_str_t *url, time_t *expires);
+ngx_int_t ngx_http_export_download_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_export_data_handler(ngx_http_request_t *r);
+
+/* ngx_http_export_handler.c: the API */
+ngx_int_t ngx_http_export_api_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_export_serve_file(ngx_http_request_t *r,
+    ngx_http_export_snapshot_t *snap);
+
+/* ngx_http_export_util.c */
+void ngx_http_export_uuid(u_char *bin);
+u_char *ngx_http_export_uuid_text(u_char *p, u_char *bin);
+ngx_int_t ngx_http_export_uuid_parse(u_char *bin, u_char *text, size_t len);
+ngx_http_export_ctx_t *ngx_http_export_get_ctx(ngx_http_request_t *r);
+
+
+#endif /* _NGX_HTTP_EXPORT_MODULE_H_INCLUDED_ */

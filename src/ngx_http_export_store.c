@@ -1,0 +1,569 @@
+
+/*
+ * The task table: a slab pool in shared memory, two red-black trees (by
+ * run and by task id) and a queue that keeps tasks oldest first.  Every
+ * call here expects the caller to hold the slab mutex, except
+ * ngx_http_export_init_zone() and ngx_http_export_unlink_files().
+ */
+
+
+#include "ngx_http_export_module.h"
+
+#include <openssl/rand.h>
+
+
+typedef struct {
+    ngx_array_t                 paths;        /* ngx_str_t */
+    ngx_pool_t                 *pool;
+} ngx_http_export_unlink_t;
+
+
+static void ngx_http_export_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static void ngx_http_export_id_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_http_export_task_t *ngx_http_export_find(ngx_rbtree_t *tree,
+    u_char *key, size_t off);
+static void ngx_http_export_task_free(ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task);
+static void ngx_http_export_unlink_thread(void *data, ngx_log_t *log);
+static void ngx_http_export_unlink_done(ngx_event_t *ev);
+
+
+#define ngx_http_export_key(p)                                                \
+    ((ngx_rbtree_key_t) (((uint32_t) (p)[0] << 24) | ((p)[1] << 16)          \
+                         | ((p)[2] << 8) | (p)[3]))
+
+#define ngx_http_export_from_id_node(n)                                       \
+    ((ngx_http_export_task_t *)                                               \
+         ((u_char *) (n) - offsetof(ngx_http_export_task_t, id_node)))
+
+
+ngx_int_t
+ngx_http_export_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_export_zone_t  *ozone = data;
+
+    size_t                   len;
+    ngx_http_export_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (ozone) {
+        /* a reload: keep the old zone and every task in it */
+        zone->sh = ozone->sh;
+        zone->shpool = ozone->shpool;
+        return NGX_OK;
+    }
+
+    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        zone->sh = zone->shpool->data;
+        return NGX_OK;
+    }
+
+    zone->sh = ngx_slab_alloc(zone->shpool, sizeof(ngx_http_export_shctx_t));
+    if (zone->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->shpool->data = zone->sh;
+
+    ngx_rbtree_init(&zone->sh->runs, &zone->sh->runs_sentinel,
+                    ngx_http_export_rbtree_insert);
+    ngx_rbtree_init(&zone->sh->ids, &zone->sh->ids_sentinel,
+                    ngx_http_export_id_rbtree_insert);
+    ngx_queue_init(&zone->sh->queue);
+
+    zone->sh->version = 0;
+    zone->sh->count = 0;
+
+    /*
+     * Links are signed with this key where no export_link_secret is set:
+     * random, shared by all workers, and gone with the zone at restart.
+     */
+
+    if (RAND_bytes(zone->sh->key, sizeof(zone->sh->key)) != 1) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "export zone \"%V\": RAND_bytes() failed",
+                      &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
+
+    len = sizeof(" in export zone \"\"") + shm_zone->shm.name.len;
+
+    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
+    if (zone->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(zone->shpool->log_ctx, " in export zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* a full zone is expected and handled: no "no memory" alerts */
+    zone->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_export_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t       **p;
+    ngx_http_export_task_t   *t, *tt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            t = (ngx_http_export_task_t *) node;
+            tt = (ngx_http_export_task_t *) temp;
+
+            p = (ngx_memcmp(t->run, tt->run, 16) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+static void
+ngx_http_export_id_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t       **p;
+    ngx_http_export_task_t   *t, *tt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            t = ngx_http_export_from_id_node(node);
+            tt = ngx_http_export_from_id_node(temp);
+
+            p = (ngx_memcmp(t->id, tt->id, 16) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+static ngx_http_export_task_t *
+ngx_http_export_find(ngx_rbtree_t *tree, u_char *key, size_t off)
+{
+    ngx_int_t                rc;
+    ngx_rbtree_key_t         hash;
+    ngx_rbtree_node_t       *node, *sentinel;
+    ngx_http_export_task_t  *task;
+
+    hash = ngx_http_export_key(key);
+
+    node = tree->root;
+    sentinel = tree->sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        task = (ngx_http_export_task_t *) ((u_char *) node - off);
+
+        rc = ngx_memcmp(key, off ? task->id : task->run, 16);
+
+        if (rc == 0) {
+            return task;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+ngx_http_export_task_t *
+ngx_http_export_task_lookup(ngx_http_export_zone_t *zone, u_char *run)
+{
+    return ngx_http_export_find(&zone->sh->runs, run, 0);
+}
+
+
+ngx_http_export_task_t *
+ngx_http_export_task_lookup_id(ngx_http_export_zone_t *zone, u_char *id)
+{
+    return ngx_http_export_find(&zone->sh->ids, id,
+                                offsetof(ngx_http_export_task_t, id_node));
+}
+
+
+/*
+ * Makes a new task for the run; NULL when the zone has no room, and the
+ * caller may then evict the oldest finished task and try again.
+ */
+
+ngx_http_export_task_t *
+ngx_http_export_task_create(ngx_http_export_zone_t *zone, u_char *run,
+    u_char *id, ngx_str_t *path)
+{
+    size_t                   size;
+    ngx_http_export_task_t  *task;
+
+    size = sizeof(ngx_http_export_task_t) + path->len + 1;
+
+    task = ngx_slab_calloc_locked(zone->shpool, size);
+
+    if (task == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(task->run, run, 16);
+    ngx_memcpy(task->id, id, 16);
+
+    task->node.key = ngx_http_export_key(task->run);
+    task->id_node.key = ngx_http_export_key(task->id);
+
+    task->state = NGX_HTTP_EXPORT_NOT_STARTED;
+    task->created = ngx_time();
+
+    task->path = (u_char *) task + sizeof(ngx_http_export_task_t);
+    task->path_len = path->len;
+    ngx_memcpy(task->path, path->data, path->len);
+    task->path[path->len] = '\0';
+
+    ngx_rbtree_insert(&zone->sh->runs, &task->node);
+    ngx_rbtree_insert(&zone->sh->ids, &task->id_node);
+    ngx_queue_insert_tail(&zone->sh->queue, &task->queue);
+
+    zone->sh->count++;
+    zone->sh->version++;
+
+    return task;
+}
+
+
+/*
+ * Takes the task out of the table.  A task a job still holds is only
+ * detached; the job frees it when it ends.
+ */
+
+void
+ngx_http_export_task_remove(ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task)
+{
+    if (!task->detached) {
+        ngx_rbtree_delete(&zone->sh->runs, &task->node);
+        ngx_rbtree_delete(&zone->sh->ids, &task->id_node);
+        ngx_queue_remove(&task->queue);
+        zone->sh->count--;
+        zone->sh->version++;
+    }
+
+    if (task->running) {
+        task->detached = 1;
+        task->cancel = 1;
+        return;
+    }
+
+    ngx_http_export_task_free(zone, task);
+}
+
+
+static void
+ngx_http_export_task_free(ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task)
+{
+    if (task->warnings) {
+        ngx_slab_free_locked(zone->shpool, task->warnings);
+    }
+
+    if (task->error) {
+        ngx_slab_free_locked(zone->shpool, task->error);
+    }
+
+    ngx_slab_free_locked(zone->shpool, task);
+}
+
+
+void
+ngx_http_export_task_snapshot(ngx_http_export_task_t *task,
+    ngx_http_export_snapshot_t *snap, ngx_pool_t *pool)
+{
+    size_t  n;
+
+    ngx_memcpy(snap->run, task->run, 16);
+    ngx_memcpy(snap->id, task->id, 16);
+    ngx_memcpy(snap->ref, task->ref, 16);
+
+    snap->state = task->state;
+    snap->progress = task->progress;
+    snap->created = task->created;
+    snap->finished = task->finished;
+    snap->size = task->size;
+    snap->nwarnings = task->nwarnings;
+    snap->nkept = 0;
+    snap->warnings = NULL;
+    ngx_str_null(&snap->error);
+    ngx_str_null(&snap->path);
+
+    if (task->nkept) {
+        n = task->nkept * sizeof(ngx_http_export_warning_t);
+        snap->warnings = ngx_pnalloc(pool, n);
+
+        if (snap->warnings) {
+            ngx_memcpy(snap->warnings, task->warnings, n);
+            snap->nkept = task->nkept;
+        }
+    }
+
+    if (task->error_len) {
+        snap->error.data = ngx_pnalloc(pool, task->error_len);
+
+        if (snap->error.data) {
+            ngx_memcpy(snap->error.data, task->error, task->error_len);
+            snap->error.len = task->error_len;
+        }
+    }
+
+    snap->path.data = ngx_pnalloc(pool, task->path_len + 1);
+
+    if (snap->path.data) {
+        ngx_memcpy(snap->path.data, task->path, task->path_len + 1);
+        snap->path.len = task->path_len;
+    }
+}
+
+
+/*
+ * Removes finished tasks whose time is over; with "evict" set, also the
+ * oldest finished task whatever its time, to make room.  The archives to
+ * remove are added to "paths", allocated from the array's pool.
+ */
+
+void
+ngx_http_export_expire(ngx_http_export_zone_t *zone, ngx_uint_t evict,
+    ngx_array_t *paths)
+{
+    time_t                   now;
+    ngx_uint_t               n;
+    ngx_queue_t             *q, *next;
+    ngx_http_export_task_t  *task;
+
+    now = ngx_time();
+    n = 0;
+
+    for (q = ngx_queue_head(&zone->sh->queue);
+         q != ngx_queue_sentinel(&zone->sh->queue) && n < 64;
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        task = ngx_queue_data(q, ngx_http_export_task_t, queue);
+
+        if (task->running || !ngx_http_export_finished(task->state)) {
+            continue;
+        }
+
+        if (!evict && task->expires > now) {
+            continue;
+        }
+
+        if (paths) {
+            ngx_http_export_task_path(task, paths);
+        }
+
+        ngx_http_export_task_remove(zone, task);
+        n++;
+
+        if (evict) {
+            return;
+        }
+    }
+}
+
+
+/* adds the archive of a completed task to the files to remove */
+
+void
+ngx_http_export_task_path(ngx_http_export_task_t *task, ngx_array_t *paths)
+{
+    ngx_str_t  *path;
+
+    if (task->state != NGX_HTTP_EXPORT_COMPLETED) {
+        return;
+    }
+
+    path = ngx_array_push(paths);
+    if (path == NULL) {
+        return;
+    }
+
+    path->len = task->path_len;
+    path->data = ngx_pnalloc(paths->pool, task->path_len);
+
+    if (path->data == NULL) {
+        paths->nelts--;
+        return;
+    }
+
+    ngx_memcpy(path->data, task->path, task->path_len);
+}
+
+
+/*
+ * Removes archives in the thread pool, so that unlinking a large file
+ * never holds up the event loop; without a pool, or when its queue is
+ * full, they are removed here.
+ */
+
+ngx_int_t
+ngx_http_export_unlink_files(ngx_http_export_zone_t *zone,
+    ngx_thread_pool_t *tp, ngx_array_t *paths, ngx_log_t *log)
+{
+    ngx_str_t                 *src, *dst;
+    ngx_uint_t                 i;
+    ngx_pool_t                *pool;
+    ngx_thread_task_t         *task;
+    ngx_http_export_unlink_t  *u;
+
+    src = paths->elts;
+
+    pool = (tp != NULL) ? ngx_create_pool(1024, log) : NULL;
+
+    if (pool == NULL) {
+        goto direct;
+    }
+
+    task = ngx_thread_task_alloc(pool, sizeof(ngx_http_export_unlink_t));
+    if (task == NULL) {
+        goto direct;
+    }
+
+    u = task->ctx;
+    u->pool = pool;
+
+    if (ngx_array_init(&u->paths, pool, paths->nelts, sizeof(ngx_str_t))
+        != NGX_OK)
+    {
+        goto direct;
+    }
+
+    for (i = 0; i < paths->nelts; i++) {
+        dst = ngx_array_push(&u->paths);
+        dst->len = src[i].len;
+        dst->data = ngx_pnalloc(pool, src[i].len + 1);
+        if (dst->data == NULL) {
+            goto direct;
+        }
+
+        ngx_memcpy(dst->data, src[i].data, src[i].len);
+        dst->data[src[i].len] = '\0';
+    }
+
+    task->handler = ngx_http_export_unlink_thread;
+    task->event.handler = ngx_http_export_unlink_done;
+    task->event.data = u;
+    task->event.log = log;
+
+    if (ngx_thread_task_post(tp, task) == NGX_OK) {
+        return NGX_OK;
+    }
+
+direct:
+
+    if (pool) {
+        ngx_destroy_pool(pool);
+    }
+
+    for (i = 0; i < paths->nelts; i++) {
+        u_char  name[NGX_MAX_PATH];
+
+        if (src[i].len >= NGX_MAX_PATH) {
+            continue;
+        }
+
+        ngx_cpystrn(name, src[i].data, src[i].len + 1);
+
+        if (ngx_delete_file(name) == NGX_FILE_ERROR
+            && ngx_errno != NGX_ENOENT)
+        {
+            ngx_log_error(NGX_LOG_CRIT, log, ngx_errno,
+                          "export: " ngx_delete_file_n " \"%s\" failed",
+                          name);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_export_unlink_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_export_unlink_t *u = data;
+
+    ngx_str_t   *path;
+    ngx_uint_t   i;
+
+    path = u->paths.elts;
+
+    for (i = 0; i < u->paths.nelts; i++) {
+        if (ngx_delete_file(path[i].data) == NGX_FILE_ERROR
+            && ngx_errno != NGX_ENOENT)
+        {
+            ngx_log_error(NGX_LOG_CRIT, log, ngx_errno,
+                          "export: " ngx_delete_file_n " \"%s\" failed",
+                          path[i].data);
+        }
+    }
+}
+
+
+static void
+ngx_http_export_unlink_done(ngx_event_t *ev)
+{
+    ngx_http_export_unlink_t *u = ev->data;
+
+    ngx_destroy_pool(u->pool);
+}
