@@ -37,8 +37,9 @@ static void ngx_http_export_wait_cleanup(void *data);
 
 
 /* parked ?wait=N requests of this worker, and the one timer that looks */
-static ngx_queue_t  ngx_http_export_waiters;
-static ngx_event_t  ngx_http_export_wait_ev;
+static ngx_queue_t       ngx_http_export_waiters;
+static ngx_event_t       ngx_http_export_wait_ev;
+static ngx_connection_t  ngx_http_export_wait_dummy;  /* timers log ev->data */
 
 
 ngx_int_t
@@ -536,12 +537,14 @@ ngx_http_export_park(ngx_http_request_t *r, ngx_http_export_ctx_t *ctx,
     ngx_queue_insert_tail(&ngx_http_export_waiters, &ctx->wait_queue);
 
     ctx->wait_timer.handler = ngx_http_export_wait_timeout;
-    ctx->wait_timer.data = ctx;
+    ctx->wait_timer.data = r->connection;
     ctx->wait_timer.log = r->connection->log;
 
     ngx_add_timer(&ctx->wait_timer, (ngx_msec_t) wait * 1000);
 
     if (!ngx_http_export_wait_ev.timer_set) {
+        ngx_http_export_wait_dummy.fd = (ngx_socket_t) -1;
+        ngx_http_export_wait_ev.data = &ngx_http_export_wait_dummy;
         ngx_http_export_wait_ev.handler = ngx_http_export_wait_tick;
         ngx_http_export_wait_ev.log = ngx_cycle->log;
         ngx_http_export_wait_ev.cancelable = 1;
@@ -602,7 +605,13 @@ ngx_http_export_wait_tick(ngx_event_t *ev)
 static void
 ngx_http_export_wait_timeout(ngx_event_t *ev)
 {
-    ngx_http_export_wake(ev->data);
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    c = ev->data;
+    r = c->data;
+
+    ngx_http_export_wake(ngx_http_get_module_ctx(r, ngx_http_export_module));
 }
 
 

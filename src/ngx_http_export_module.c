@@ -839,6 +839,7 @@ ngx_http_export_init_process(ngx_cycle_t *cycle)
 {
     ngx_uint_t                    i;
     ngx_event_t                  *ev;
+    ngx_connection_t             *c;
     ngx_http_export_zone_t      **zones;
     ngx_http_export_main_conf_t  *emcf;
 
@@ -857,12 +858,17 @@ ngx_http_export_init_process(ngx_cycle_t *cycle)
 
     for (i = 0; i < emcf->zones.nelts; i++) {
         ev = ngx_pcalloc(cycle->pool, sizeof(ngx_event_t));
-        if (ev == NULL) {
+        c = ngx_pcalloc(cycle->pool, sizeof(ngx_connection_t));
+        if (ev == NULL || c == NULL) {
             return NGX_ERROR;
         }
 
+        /* timers log ev->data as a connection: give them one, nginx-style */
+        c->fd = (ngx_socket_t) -1;
+        c->data = zones[i];
+
         ev->handler = ngx_http_export_housekeeping;
-        ev->data = zones[i];
+        ev->data = c;
         ev->log = cycle->log;
         ev->cancelable = 1;
 
@@ -882,9 +888,11 @@ ngx_http_export_housekeeping(ngx_event_t *ev)
 {
     ngx_pool_t              *pool;
     ngx_array_t              paths;
+    ngx_connection_t        *c;
     ngx_http_export_zone_t  *zone;
 
-    zone = ev->data;
+    c = ev->data;
+    zone = c->data;
 
     pool = ngx_create_pool(1024, ev->log);
 

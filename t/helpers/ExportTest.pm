@@ -36,8 +36,21 @@ sub start_nginx {
     my $root = $o{root} || abs_path('t') . "/servroot_flow_$port";
 
     stop_nginx() if $current;
+
+    # an nginx left over by an earlier run that died would share the
+    # port (reuseport) and answer half of the requests
+    $current = { root => $root };
+    stop_nginx();
+
     remove_tree($root) unless $o{keep};
     make_path("$root/conf", "$root/logs", "$root/runs", "$root/store");
+
+    # files the configuration needs before the start (keys, ...)
+    for my $f (keys %{ $o{files} || {} }) {
+        open my $fh, '>:raw', "$root/$f" or die "$root/$f: $!";
+        print $fh $o{files}{$f};
+        close $fh;
+    }
 
     my $workers = $o{workers} || 2;
     my $user = $> == 0 ? "user root;\n" : '';
@@ -167,7 +180,7 @@ sub check_task {
     ok(ref $t eq 'HASH', "$what is a JSON object") or return;
     like($t->{status}, qr/^(NOT_STARTED|QUEUED|IN_PROGRESS|COMPLETED|FAILED)$/,
          "$what status is one of the states");
-    ok(JSON::PP::is_bool($t->{progress}) == 0 && defined $t->{progress}
+    ok(!JSON::PP::is_bool($t->{progress}) && defined $t->{progress}
        && $t->{progress} =~ /^\d+(\.\d+)?$/
        && $t->{progress} >= 0 && $t->{progress} <= 100,
        "$what progress is a number 0..100");

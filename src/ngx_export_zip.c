@@ -1,0 +1,1280 @@
+
+/*
+ * Streaming ZIP writer on zlib.  C99 + POSIX, no nginx dependency, so it
+ * runs in thread-pool jobs, unit tests and fuzzers alike.
+ *
+ * Layout of an entry: local header with zeroed CRC/sizes and a reserved
+ * 20-byte extra slot, then the data.  When the entry ends its header is
+ * rewritten in place (in the output buffer if it is still there, else with
+ * pwrite()); if the entry needed ZIP64 the slot becomes the ZIP64 field.
+ * No data descriptors are written.  See ngx_export_zip_format.h.
+ */
+
+
+#if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)                      \
+    && !defined(_XOPEN_SOURCE)
+#define _POSIX_C_SOURCE  200809L
+#endif
+
+#define ZLIB_CONST
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "ngx_export_zip.h"
+#include "ngx_export_zip_format.h"
+
+
+#define EXZ_ERRSTR_SIZE     384
+#define EXZ_NAME_SHOW       64      /* name bytes quoted in messages */
+#define EXZ_CHUNK           (256 * 1024)    /* crc32+deflate granularity */
+#define EXZ_IO_MAX          (1024 * 1024 * 1024)
+
+#define EXZ_DOS_MIN_TIME    315532800LL     /* 1980-01-01 00:00:00 UTC */
+#define EXZ_DOS_MAX_TIME    4354819198LL    /* 2107-12-31 23:59:58 UTC */
+
+
+typedef struct {
+    uint64_t        offset;         /* of the local header */
+    uint64_t        csize;
+    uint64_t        usize;
+    size_t          name;           /* offset in exz_t.names */
+    uint32_t        crc;
+    uint32_t        utime;          /* Unix mtime for the 0x5455 field */
+    uint16_t        dos_time;
+    uint16_t        dos_date;
+    uint16_t        name_len;
+    uint16_t        method;
+} exz_entry_t;
+
+
+struct exz_s {
+    int             fd;
+    int             level;
+    int             err;
+
+    unsigned        failed:1;
+    unsigned        in_entry:1;
+    unsigned        finished:1;
+    unsigned        force_zip64:1;
+    unsigned        zip64:1;        /* some entry needed ZIP64 */
+    unsigned        zinit:1;        /* deflateInit2() done */
+    unsigned        zused:1;        /* deflate state needs a reset */
+    unsigned        zactive:1;      /* current entry fed deflate */
+
+    off_t           base;           /* file offset of the archive start */
+    uint64_t        written;        /* archive bytes already written */
+
+    unsigned char  *buf;
+    size_t          len;
+    size_t          cap;
+
+    exz_entry_t    *entries;
+    size_t          nentries;       /* finished entries */
+    size_t          nalloc;
+
+    char           *names;
+    size_t          names_len;
+    size_t          names_alloc;
+
+    z_stream        zs;
+
+    char            errstr[EXZ_ERRSTR_SIZE];
+};
+
+
+static int exz_fail(exz_t *z, int err, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static int exz_usable(exz_t *z, const char *func);
+static size_t exz_utf8_seq(const unsigned char *p, size_t n);
+static void exz_quote(char *dst, size_t size, const unsigned char *p,
+    size_t n);
+static int exz_grow(exz_t *z, size_t name_len);
+static void exz_dos_time(time_t mtime, exz_entry_t *e);
+static int exz_lfh_zip64(const exz_t *z, const exz_entry_t *e);
+static int exz_cd_zip64(const exz_t *z, const exz_entry_t *e, int *u,
+    int *c, int *o);
+static uint16_t exz_flags(const exz_t *z, const exz_entry_t *e);
+static void exz_lfh_fixed(const exz_t *z, const exz_entry_t *e,
+    unsigned char *p);
+static void exz_lfh_slot(const exz_t *z, const exz_entry_t *e,
+    unsigned char *p);
+static size_t exz_cdh(const exz_t *z, const exz_entry_t *e,
+    unsigned char *p);
+static int exz_reserve(exz_t *z, size_t n);
+static int exz_flush(exz_t *z);
+static int exz_write_all(exz_t *z, const unsigned char *p, size_t n);
+static int exz_pwrite_all(exz_t *z, const unsigned char *p, size_t n,
+    uint64_t off);
+static int exz_patch(exz_t *z, const unsigned char *p, size_t n,
+    uint64_t off);
+static int exz_deflate(exz_t *z, const unsigned char *p, size_t n,
+    int flush);
+static uint32_t exz_crc32(uint32_t crc, const unsigned char *p, size_t n);
+
+
+static void
+exz_put16(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char) (v & 0xff);
+    p[1] = (unsigned char) ((v >> 8) & 0xff);
+}
+
+
+static void
+exz_put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char) (v & 0xff);
+    p[1] = (unsigned char) ((v >> 8) & 0xff);
+    p[2] = (unsigned char) ((v >> 16) & 0xff);
+    p[3] = (unsigned char) ((v >> 24) & 0xff);
+}
+
+
+static void
+exz_put64(unsigned char *p, uint64_t v)
+{
+    exz_put32(p, (uint32_t) (v & 0xffffffff));
+    exz_put32(p + 4, (uint32_t) (v >> 32));
+}
+
+
+/* a 32-bit header field: the value, or 0xffffffff if it lives in ZIP64 */
+
+static uint32_t
+exz_field32(uint64_t v, int zip64)
+{
+    return zip64 ? (uint32_t) EXZ_MAX32 : (uint32_t) v;
+}
+
+
+exz_t *
+exz_create(int fd, int level)
+{
+    int     rc, flags;
+    exz_t  *z;
+
+    z = calloc(1, sizeof(exz_t));
+    if (z == NULL) {
+        return NULL;
+    }
+
+    z->fd = fd;
+    z->level = (level == -1) ? Z_DEFAULT_COMPRESSION : level;
+    z->cap = EXZ_BUFFER_SIZE;
+
+    z->buf = malloc(z->cap);
+    if (z->buf == NULL) {
+        free(z);
+        return NULL;
+    }
+
+    if (level < -1 || level > 9) {
+        (void) exz_fail(z, 0, "bad compression level %d", level);
+        return z;
+    }
+
+    if (z->level == Z_DEFAULT_COMPRESSION) {
+        z->level = 6;
+    }
+
+    if (z->level > 0) {
+        /* raw deflate: ZIP has its own framing and CRC */
+        rc = deflateInit2(&z->zs, z->level, Z_DEFLATED, -15, 8,
+                          Z_DEFAULT_STRATEGY);
+        if (rc != Z_OK) {
+            free(z->buf);
+            free(z);
+            return NULL;
+        }
+
+        z->zinit = 1;
+    }
+
+    /* headers are fixed up with pwrite(), so the fd must be seekable */
+
+    z->base = lseek(fd, 0, SEEK_CUR);
+    if (z->base == (off_t) -1) {
+        (void) exz_fail(z, errno, "lseek() failed");
+        return z;
+    }
+
+    /* with O_APPEND Linux pwrite() appends instead of patching */
+
+    flags = fcntl(fd, F_GETFL);
+    if (flags == -1) {
+        (void) exz_fail(z, errno, "fcntl() failed");
+        return z;
+    }
+
+    if (flags & O_APPEND) {
+        (void) exz_fail(z, 0, "output file descriptor has O_APPEND set");
+    }
+
+    return z;
+}
+
+
+int
+exz_force_zip64(exz_t *z)
+{
+    if (exz_usable(z, "exz_force_zip64()") != EXZ_OK) {
+        return EXZ_ERROR;
+    }
+
+    if (z->in_entry || z->nentries) {
+        return exz_fail(z, 0, "exz_force_zip64() called after exz_begin()");
+    }
+
+    z->force_zip64 = 1;
+    z->zip64 = 1;
+
+    return EXZ_OK;
+}
+
+
+int
+exz_begin(exz_t *z, const char *name, size_t name_len, time_t mtime)
+{
+    size_t          hlen;
+    const char     *reason;
+    exz_entry_t    *e;
+    unsigned char  *p;
+    char            quoted[EXZ_NAME_SHOW * 4 + 8];
+
+    if (exz_usable(z, "exz_begin()") != EXZ_OK) {
+        return EXZ_ERROR;
+    }
+
+    if (z->in_entry) {
+        return exz_fail(z, 0, "exz_begin() called before exz_end()");
+    }
+
+    reason = exz_check_name(name, name_len);
+    if (reason != NULL) {
+        exz_quote(quoted, sizeof(quoted), (const unsigned char *) name,
+                  name ? name_len : 0);
+        return exz_fail(z, 0, "bad entry name \"%s\": %s", quoted, reason);
+    }
+
+    if (exz_grow(z, name_len) != EXZ_OK) {
+        return EXZ_ERROR;
+    }
+
+    e = &z->entries[z->nentries];
+    memset(e, 0, sizeof(exz_entry_t));
+
+    e->offset = exz_offset(z);
+    e->name = z->names_len;
+    e->name_len = (uint16_t) name_len;
+    e->method = z->level ? EXZ_METHOD_DEFLATE : EXZ_METHOD_STORE;
+    exz_dos_time(mtime, e);
+
+    memcpy(z->names + z->names_len, name, name_len);
+    z->names_len += name_len;
+
+    /*
+     * The whole header goes into the buffer at once, so it is either
+     * entirely buffered or entirely on disk when exz_end() patches it.
+     */
+
+    hlen = EXZ_LFH_SIZE + name_len + EXZ_LFH_EXTRA_SIZE;
+
+    if (exz_reserve(z, hlen) != EXZ_OK) {
+        z->names_len -= name_len;
+        return EXZ_ERROR;
+    }
+
+    p = z->buf + z->len;
+
+    exz_lfh_fixed(z, e, p);
+    memcpy(p + EXZ_LFH_NAME, name, name_len);
+    p += EXZ_LFH_NAME + name_len;
+
+    exz_lfh_slot(z, e, p);
+    p += EXZ_RESERVED_SIZE;
+
+    exz_put16(p + EXZ_EXTRA_TAG, EXZ_UT_TAG);
+    exz_put16(p + EXZ_EXTRA_LEN, EXZ_UT_LFH_SIZE - EXZ_EXTRA_HDR_SIZE);
+    p[EXZ_UT_FLAGS] = EXZ_UT_FLAG_MTIME;
+    exz_put32(p + EXZ_UT_MTIME, e->utime);
+
+    z->len += hlen;
+    z->in_entry = 1;
+    z->zactive = 0;
+
+    return EXZ_OK;
+}
+
+
+int
+exz_write(exz_t *z, const void *buf, size_t len)
+{
+    size_t                n;
+    exz_entry_t          *e;
+    const unsigned char  *p;
+
+    if (exz_usable(z, "exz_write()") != EXZ_OK) {
+        return EXZ_ERROR;
+    }
+
+    if (!z->in_entry) {
+        return exz_fail(z, 0, "exz_write() called outside of an entry");
+    }
+
+    if (len == 0) {
+        return EXZ_OK;
+    }
+
+    if (buf == NULL) {
+        return exz_fail(z, 0, "exz_write() called with NULL buffer");
+    }
+
+    e = &z->entries[z->nentries];
+    p = buf;
+
+    if (e->method == EXZ_METHOD_STORE) {
+        e->crc = exz_crc32(e->crc, p, len);
+        e->usize += len;
+        e->csize += len;
+
+        if (len <= z->cap - z->len) {
+            memcpy(z->buf + z->len, p, len);
+            z->len += len;
+            return EXZ_OK;
+        }
+
+        /* large chunks bypass the buffer: one copy less */
+
+        if (exz_flush(z) != EXZ_OK) {
+            return EXZ_ERROR;
+        }
+
+        if (len >= z->cap) {
+            return exz_write_all(z, p, len);
+        }
+
+        memcpy(z->buf, p, len);
+        z->len = len;
+
+        return EXZ_OK;
+    }
+
+    if (!z->zactive) {
+        if (z->zused && deflateReset(&z->zs) != Z_OK) {
+            return exz_fail(z, 0, "deflateReset() failed");
+        }
+
+        z->zused = 1;
+        z->zactive = 1;
+    }
+
+    /* crc32 and deflate the same cache-sized piece back to back */
+
+    while (len) {
+        n = (len < EXZ_CHUNK) ? len : EXZ_CHUNK;
+
+        e->crc = exz_crc32(e->crc, p, n);
+        e->usize += n;
+
+        if (exz_deflate(z, p, n, Z_NO_FLUSH) != EXZ_OK) {
+            return EXZ_ERROR;
+        }
+
+        p += n;
+        len -= n;
+    }
+
+    return EXZ_OK;
+}
+
+
+int
+exz_end(exz_t *z)
+{
+    int             zip64;
+    exz_entry_t    *e;
+    unsigned char   hdr[EXZ_LFH_SIZE], slot[EXZ_RESERVED_SIZE];
+
+    if (exz_usable(z, "exz_end()") != EXZ_OK) {
+        return EXZ_ERROR;
+    }
+
+    if (!z->in_entry) {
+        return exz_fail(z, 0, "exz_end() called outside of an entry");
+    }
+
+    e = &z->entries[z->nentries];
+
+    if (e->method == EXZ_METHOD_DEFLATE) {
+        if (e->usize == 0) {
+            /* nothing to compress: an empty stored entry is simpler */
+            e->method = EXZ_METHOD_STORE;
+
+        } else if (exz_deflate(z, NULL, 0, Z_FINISH) != EXZ_OK) {
+            return EXZ_ERROR;
+        }
+    }
+
+    if (exz_cd_zip64(z, e, NULL, NULL, NULL)) {
+        z->zip64 = 1;
+    }
+
+    exz_lfh_fixed(z, e, hdr);
+
+    if (exz_patch(z, hdr, EXZ_LFH_SIZE, e->offset) != EXZ_OK) {
+        return EXZ_ERROR;
+    }
+
+    zip64 = exz_lfh_zip64(z, e);
+
+    if (zip64) {
+        exz_lfh_slot(z, e, slot);
+
+        if (exz_patch(z, slot, EXZ_RESERVED_SIZE,
+                      e->offset + EXZ_LFH_NAME + e->name_len)
+            != EXZ_OK)
+        {
+            return EXZ_ERROR;
+        }
+    }
+
+    z->nentries++;
+    z->in_entry = 0;
+
+    return EXZ_OK;
+}
+
+
+int
+exz_finish(exz_t *z)
+{
+    int             zip64;
+    size_t          i, n;
+    uint64_t        cd_offset, cd_size, z64_offset;
+    unsigned char  *p;
+
+    if (exz_usable(z, "exz_finish()") != EXZ_OK) {
+        return EXZ_ERROR;
+    }
+
+    if (z->in_entry) {
+        return exz_fail(z, 0, "exz_finish() called before exz_end()");
+    }
+
+    cd_offset = exz_offset(z);
+
+    for (i = 0; i < z->nentries; i++) {
+        n = EXZ_CDH_SIZE + z->entries[i].name_len + EXZ_ZIP64_CDH_MAX_SIZE
+            + EXZ_UT_CDH_SIZE;
+
+        if (exz_reserve(z, n) != EXZ_OK) {
+            return EXZ_ERROR;
+        }
+
+        z->len += exz_cdh(z, &z->entries[i], z->buf + z->len);
+    }
+
+    z64_offset = exz_offset(z);
+    cd_size = z64_offset - cd_offset;
+
+    zip64 = z->zip64
+            || z->nentries >= EXZ_MAX16
+            || cd_offset >= EXZ_MAX32
+            || cd_size >= EXZ_MAX32;
+
+    if (exz_reserve(z, EXZ_Z64EOCD_SIZE + EXZ_Z64LOC_SIZE + EXZ_EOCD_SIZE)
+        != EXZ_OK)
+    {
+        return EXZ_ERROR;
+    }
+
+    p = z->buf + z->len;
+
+    if (zip64) {
+        memset(p, 0, EXZ_Z64EOCD_SIZE + EXZ_Z64LOC_SIZE);
+
+        exz_put32(p + EXZ_Z64EOCD_SIGNATURE, EXZ_Z64EOCD_SIG);
+        exz_put64(p + EXZ_Z64EOCD_RECORD_SIZE, EXZ_Z64EOCD_SIZE - 12);
+        exz_put16(p + EXZ_Z64EOCD_VERSION_MADE_BY, EXZ_MADE_BY);
+        exz_put16(p + EXZ_Z64EOCD_VERSION_NEEDED, EXZ_VERSION_ZIP64);
+        exz_put64(p + EXZ_Z64EOCD_DISK_ENTRIES, z->nentries);
+        exz_put64(p + EXZ_Z64EOCD_ENTRIES, z->nentries);
+        exz_put64(p + EXZ_Z64EOCD_CD_SIZE, cd_size);
+        exz_put64(p + EXZ_Z64EOCD_CD_OFFSET, cd_offset);
+        p += EXZ_Z64EOCD_SIZE;
+
+        exz_put32(p + EXZ_Z64LOC_SIGNATURE, EXZ_Z64LOC_SIG);
+        exz_put64(p + EXZ_Z64LOC_OFFSET, z64_offset);
+        exz_put32(p + EXZ_Z64LOC_DISKS, 1);
+        p += EXZ_Z64LOC_SIZE;
+    }
+
+    /*
+     * Values that fit stay in the classic record even with ZIP64, so
+     * readers agree whichever record they trust; forced ZIP64 uses the
+     * 0xffff/0xffffffff markers throughout.
+     */
+
+    memset(p, 0, EXZ_EOCD_SIZE);
+    exz_put32(p + EXZ_EOCD_SIGNATURE, EXZ_EOCD_SIG);
+
+    n = (z->force_zip64 || z->nentries >= EXZ_MAX16) ? EXZ_MAX16
+                                                      : z->nentries;
+    exz_put16(p + EXZ_EOCD_DISK_ENTRIES, (uint32_t) n);
+    exz_put16(p + EXZ_EOCD_ENTRIES, (uint32_t) n);
+    exz_put32(p + EXZ_EOCD_CD_SIZE,
+              exz_field32(cd_size, z->force_zip64 || cd_size >= EXZ_MAX32));
+    exz_put32(p + EXZ_EOCD_CD_OFFSET,
+              exz_field32(cd_offset,
+                          z->force_zip64 || cd_offset >= EXZ_MAX32));
+    p += EXZ_EOCD_SIZE;
+
+    z->len = (size_t) (p - z->buf);
+
+    if (exz_flush(z) != EXZ_OK) {
+        return EXZ_ERROR;
+    }
+
+    z->finished = 1;
+
+    return EXZ_OK;
+}
+
+
+uint64_t
+exz_offset(const exz_t *z)
+{
+    return z ? z->written + z->len : 0;
+}
+
+
+uint64_t
+exz_entries(const exz_t *z)
+{
+    return z ? z->nentries : 0;
+}
+
+
+const char *
+exz_strerror(const exz_t *z)
+{
+    if (z == NULL) {
+        return "no ZIP writer (out of memory?)";
+    }
+
+    return z->errstr;
+}
+
+
+int
+exz_errno(const exz_t *z)
+{
+    return z ? z->err : 0;
+}
+
+
+void
+exz_destroy(exz_t *z)
+{
+    if (z == NULL) {
+        return;
+    }
+
+    if (z->zinit) {
+        (void) deflateEnd(&z->zs);
+    }
+
+    free(z->entries);
+    free(z->names);
+    free(z->buf);
+    free(z);
+}
+
+
+const char *
+exz_check_name(const char *name, size_t name_len)
+{
+    size_t                n, comp;
+    const unsigned char  *p, *end, *start;
+
+    if (name == NULL || name_len == 0) {
+        return "empty name";
+    }
+
+    if (name_len > EXZ_NAME_MAX) {
+        return "longer than 65535 bytes";
+    }
+
+    p = (const unsigned char *) name;
+    end = p + name_len;
+
+    if (p[0] == '/') {
+        return "absolute path";
+    }
+
+    if (name_len >= 2 && p[1] == ':'
+        && ((p[0] >= 'A' && p[0] <= 'Z') || (p[0] >= 'a' && p[0] <= 'z')))
+    {
+        return "drive letter";
+    }
+
+    start = p;
+
+    while (p < end) {
+
+        if (*p == '/') {
+            comp = (size_t) (p - start);
+
+            if (comp == 0) {
+                return "empty path component";
+            }
+
+            if (comp == 1 && start[0] == '.') {
+                return "\".\" path component";
+            }
+
+            if (comp == 2 && start[0] == '.' && start[1] == '.') {
+                return "\"..\" path component";
+            }
+
+            start = ++p;
+            continue;
+        }
+
+        if (*p == '\0') {
+            return "NUL byte";
+        }
+
+        if (*p == '\\') {
+            return "backslash";
+        }
+
+        if (*p < 0x20 || *p == 0x7f) {
+            return "control character";
+        }
+
+        n = exz_utf8_seq(p, (size_t) (end - p));
+        if (n == 0) {
+            return "invalid UTF-8";
+        }
+
+        p += n;
+    }
+
+    comp = (size_t) (p - start);
+
+    if (comp == 0) {
+        return "trailing slash (directories are not written)";
+    }
+
+    if (comp == 1 && start[0] == '.') {
+        return "\".\" path component";
+    }
+
+    if (comp == 2 && start[0] == '.' && start[1] == '.') {
+        return "\"..\" path component";
+    }
+
+    return NULL;
+}
+
+
+/* length of the well-formed UTF-8 sequence at p (RFC 3629), 0 if none */
+
+static size_t
+exz_utf8_seq(const unsigned char *p, size_t n)
+{
+    size_t         len, i;
+    unsigned char  c, lo, hi;
+
+    c = p[0];
+
+    if (c < 0x80) {
+        return 1;
+    }
+
+    lo = 0x80;
+    hi = 0xbf;
+
+    if (c < 0xc2) {
+        return 0;       /* continuation byte or overlong 2-byte form */
+
+    } else if (c < 0xe0) {
+        len = 2;
+
+    } else if (c < 0xf0) {
+        len = 3;
+
+        if (c == 0xe0) {
+            lo = 0xa0;  /* overlong */
+
+        } else if (c == 0xed) {
+            hi = 0x9f;  /* UTF-16 surrogates */
+        }
+
+    } else if (c < 0xf5) {
+        len = 4;
+
+        if (c == 0xf0) {
+            lo = 0x90;  /* overlong */
+
+        } else if (c == 0xf4) {
+            hi = 0x8f;  /* above U+10FFFF */
+        }
+
+    } else {
+        return 0;
+    }
+
+    if (n < len || p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+
+    for (i = 2; i < len; i++) {
+        if (p[i] < 0x80 || p[i] > 0xbf) {
+            return 0;
+        }
+    }
+
+    return len;
+}
+
+
+/* a log-safe, possibly shortened copy of a name for error messages */
+
+static void
+exz_quote(char *dst, size_t size, const unsigned char *p, size_t n)
+{
+    size_t  i, k, shown;
+
+    i = 0;
+    shown = (n > EXZ_NAME_SHOW) ? EXZ_NAME_SHOW : n;
+
+    while (shown && size - i > 8) {
+
+        if (*p == '"' || *p == '\\') {
+            dst[i++] = '\\';
+            dst[i++] = (char) *p++;
+            shown--;
+            continue;
+        }
+
+        k = (*p >= 0x20 && *p != 0x7f) ? exz_utf8_seq(p, shown) : 0;
+
+        if (k == 0) {
+            i += (size_t) snprintf(dst + i, size - i, "\\x%02x", *p++);
+            shown--;
+            continue;
+        }
+
+        memcpy(dst + i, p, k);
+        i += k;
+        p += k;
+        shown -= k;
+    }
+
+    if (n > EXZ_NAME_SHOW && size - i > 4) {
+        memcpy(dst + i, "...", 3);
+        i += 3;
+    }
+
+    dst[i] = '\0';
+}
+
+
+static int
+exz_fail(exz_t *z, int err, const char *fmt, ...)
+{
+    size_t   n;
+    va_list  args;
+    char     ebuf[128];
+
+    /* the first error is the interesting one: keep it */
+
+    if (z->failed) {
+        return EXZ_ERROR;
+    }
+
+    z->failed = 1;
+    z->err = err;
+
+    va_start(args, fmt);
+    vsnprintf(z->errstr, sizeof(z->errstr), fmt, args);
+    va_end(args);
+
+    if (err == 0) {
+        return EXZ_ERROR;
+    }
+
+    n = strlen(z->errstr);
+
+    /* strerror() is not thread-safe; cope with both strerror_r() flavours */
+
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+    snprintf(z->errstr + n, sizeof(z->errstr) - n, ": %s",
+             strerror_r(err, ebuf, sizeof(ebuf)));
+#else
+    if (strerror_r(err, ebuf, sizeof(ebuf)) != 0) {
+        snprintf(ebuf, sizeof(ebuf), "error %d", err);
+    }
+
+    snprintf(z->errstr + n, sizeof(z->errstr) - n, ": %s", ebuf);
+#endif
+
+    return EXZ_ERROR;
+}
+
+
+static int
+exz_usable(exz_t *z, const char *func)
+{
+    if (z == NULL) {
+        return EXZ_ERROR;
+    }
+
+    if (z->failed) {
+        return EXZ_ERROR;
+    }
+
+    if (z->finished) {
+        return exz_fail(z, 0, "%s called after exz_finish()", func);
+    }
+
+    return EXZ_OK;
+}
+
+
+/* room for one more entry (kept at entries[nentries]) and its name */
+
+static int
+exz_grow(exz_t *z, size_t name_len)
+{
+    size_t        n;
+    char         *names;
+    exz_entry_t  *entries;
+
+    if (z->nentries == z->nalloc) {
+        n = z->nalloc ? z->nalloc * 2 : 64;
+
+        if (n > SIZE_MAX / sizeof(exz_entry_t)) {
+            return exz_fail(z, ENOMEM, "too many entries");
+        }
+
+        entries = realloc(z->entries, n * sizeof(exz_entry_t));
+        if (entries == NULL) {
+            return exz_fail(z, ENOMEM, "realloc() failed");
+        }
+
+        z->entries = entries;
+        z->nalloc = n;
+    }
+
+    if (name_len > z->names_alloc - z->names_len) {
+        n = z->names_alloc ? z->names_alloc : 4096;
+
+        while (n - z->names_len < name_len) {
+            if (n > SIZE_MAX / 2) {
+                return exz_fail(z, ENOMEM, "entry names too long");
+            }
+
+            n *= 2;
+        }
+
+        names = realloc(z->names, n);
+        if (names == NULL) {
+            return exz_fail(z, ENOMEM, "realloc() failed");
+        }
+
+        z->names = names;
+        z->names_alloc = n;
+    }
+
+    return EXZ_OK;
+}
+
+
+static void
+exz_dos_time(time_t mtime, exz_entry_t *e)
+{
+    long long  t;
+    time_t     tt;
+    struct tm  tm;
+
+    t = (long long) mtime;
+
+    if (t < EXZ_DOS_MIN_TIME) {
+        t = EXZ_DOS_MIN_TIME;
+    }
+
+    /* 0x5455 holds 32 bits; past 2106 it keeps the last representable */
+    e->utime = (t > (long long) EXZ_MAX32) ? (uint32_t) EXZ_MAX32
+                                           : (uint32_t) t;
+
+    if (t > EXZ_DOS_MAX_TIME) {
+        t = EXZ_DOS_MAX_TIME;
+    }
+
+    tt = (time_t) t;
+
+    if (tt != t || gmtime_r(&tt, &tm) == NULL) {
+        /* a 32-bit time_t cannot hold it: the latest it can */
+        tt = (time_t) 0x7fffffff;
+        (void) gmtime_r(&tt, &tm);
+    }
+
+    e->dos_time = (uint16_t) ((tm.tm_hour << 11) | (tm.tm_min << 5)
+                              | (tm.tm_sec / 2));
+    e->dos_date = (uint16_t) (((tm.tm_year + 1900 - 1980) << 9)
+                              | ((tm.tm_mon + 1) << 5) | tm.tm_mday);
+}
+
+
+/* the local header needs ZIP64 sizes (both are then stored in it) */
+
+static int
+exz_lfh_zip64(const exz_t *z, const exz_entry_t *e)
+{
+    return z->force_zip64 || e->usize >= EXZ_MAX32 || e->csize >= EXZ_MAX32;
+}
+
+
+/* which central directory fields go to the ZIP64 extra field */
+
+static int
+exz_cd_zip64(const exz_t *z, const exz_entry_t *e, int *u, int *c, int *o)
+{
+    int  uu, cc, oo;
+
+    uu = z->force_zip64 || e->usize >= EXZ_MAX32;
+    cc = z->force_zip64 || e->csize >= EXZ_MAX32;
+    oo = z->force_zip64 || e->offset >= EXZ_MAX32;
+
+    if (u) {
+        *u = uu;
+        *c = cc;
+        *o = oo;
+    }
+
+    return uu || cc || oo;
+}
+
+
+static uint16_t
+exz_flags(const exz_t *z, const exz_entry_t *e)
+{
+    uint16_t  flags;
+
+    flags = EXZ_FLAG_UTF8;
+
+    if (e->method == EXZ_METHOD_DEFLATE) {
+        if (z->level == 1) {
+            flags |= EXZ_FLAG_DEFLATE_SUPERFAST;
+
+        } else if (z->level == 2) {
+            flags |= EXZ_FLAG_DEFLATE_FAST;
+
+        } else if (z->level >= 8) {
+            flags |= EXZ_FLAG_DEFLATE_MAX;
+        }
+    }
+
+    return flags;
+}
+
+
+static void
+exz_lfh_fixed(const exz_t *z, const exz_entry_t *e, unsigned char *p)
+{
+    int  zip64;
+
+    zip64 = exz_lfh_zip64(z, e);
+
+    exz_put32(p + EXZ_LFH_SIGNATURE, EXZ_LFH_SIG);
+    exz_put16(p + EXZ_LFH_VERSION_NEEDED,
+              exz_cd_zip64(z, e, NULL, NULL, NULL) ? EXZ_VERSION_ZIP64
+                                                   : EXZ_VERSION_DEFAULT);
+    exz_put16(p + EXZ_LFH_FLAGS, exz_flags(z, e));
+    exz_put16(p + EXZ_LFH_METHOD, e->method);
+    exz_put16(p + EXZ_LFH_DOS_TIME, e->dos_time);
+    exz_put16(p + EXZ_LFH_DOS_DATE, e->dos_date);
+    exz_put32(p + EXZ_LFH_CRC32, e->crc);
+    exz_put32(p + EXZ_LFH_CSIZE, exz_field32(e->csize, zip64));
+    exz_put32(p + EXZ_LFH_USIZE, exz_field32(e->usize, zip64));
+    exz_put16(p + EXZ_LFH_NAME_LEN, e->name_len);
+    exz_put16(p + EXZ_LFH_EXTRA_LEN, EXZ_LFH_EXTRA_SIZE);
+}
+
+
+/* the reserved slot: ZIP64 sizes if needed, else a growth hint */
+
+static void
+exz_lfh_slot(const exz_t *z, const exz_entry_t *e, unsigned char *p)
+{
+    memset(p, 0, EXZ_RESERVED_SIZE);
+
+    if (exz_lfh_zip64(z, e)) {
+        exz_put16(p + EXZ_EXTRA_TAG, EXZ_ZIP64_TAG);
+        exz_put16(p + EXZ_EXTRA_LEN, 16);
+        exz_put64(p + 4, e->usize);
+        exz_put64(p + 12, e->csize);
+        return;
+    }
+
+    exz_put16(p + EXZ_EXTRA_TAG, EXZ_HINT_TAG);
+    exz_put16(p + EXZ_EXTRA_LEN, EXZ_RESERVED_SIZE - EXZ_EXTRA_HDR_SIZE);
+    exz_put16(p + EXZ_HINT_SIGNATURE, EXZ_HINT_SIG);
+}
+
+
+static size_t
+exz_cdh(const exz_t *z, const exz_entry_t *e, unsigned char *p)
+{
+    int             u, c, o, zip64;
+    unsigned char  *x;
+
+    zip64 = exz_cd_zip64(z, e, &u, &c, &o);
+
+    exz_put32(p + EXZ_CDH_SIGNATURE, EXZ_CDH_SIG);
+    exz_put16(p + EXZ_CDH_VERSION_MADE_BY, EXZ_MADE_BY);
+    exz_put16(p + EXZ_CDH_VERSION_NEEDED,
+              zip64 ? EXZ_VERSION_ZIP64 : EXZ_VERSION_DEFAULT);
+    exz_put16(p + EXZ_CDH_FLAGS, exz_flags(z, e));
+    exz_put16(p + EXZ_CDH_METHOD, e->method);
+    exz_put16(p + EXZ_CDH_DOS_TIME, e->dos_time);
+    exz_put16(p + EXZ_CDH_DOS_DATE, e->dos_date);
+    exz_put32(p + EXZ_CDH_CRC32, e->crc);
+    exz_put32(p + EXZ_CDH_CSIZE, exz_field32(e->csize, c));
+    exz_put32(p + EXZ_CDH_USIZE, exz_field32(e->usize, u));
+    exz_put16(p + EXZ_CDH_NAME_LEN, e->name_len);
+    exz_put16(p + EXZ_CDH_COMMENT_LEN, 0);
+    exz_put16(p + EXZ_CDH_DISK_START, 0);
+    exz_put16(p + EXZ_CDH_INTERNAL_ATTR, 0);
+    exz_put32(p + EXZ_CDH_EXTERNAL_ATTR, EXZ_EXTERNAL_ATTR);
+    exz_put32(p + EXZ_CDH_LFH_OFFSET, exz_field32(e->offset, o));
+
+    memcpy(p + EXZ_CDH_NAME, z->names + e->name, e->name_len);
+
+    x = p + EXZ_CDH_NAME + e->name_len;
+
+    if (zip64) {
+        x += EXZ_EXTRA_HDR_SIZE;
+
+        if (u) {
+            exz_put64(x, e->usize);
+            x += 8;
+        }
+
+        if (c) {
+            exz_put64(x, e->csize);
+            x += 8;
+        }
+
+        if (o) {
+            exz_put64(x, e->offset);
+            x += 8;
+        }
+
+        exz_put16(p + EXZ_CDH_NAME + e->name_len + EXZ_EXTRA_TAG,
+                  EXZ_ZIP64_TAG);
+        exz_put16(p + EXZ_CDH_NAME + e->name_len + EXZ_EXTRA_LEN,
+                  (uint32_t) (x - (p + EXZ_CDH_NAME + e->name_len)
+                              - EXZ_EXTRA_HDR_SIZE));
+    }
+
+    exz_put16(x + EXZ_EXTRA_TAG, EXZ_UT_TAG);
+    exz_put16(x + EXZ_EXTRA_LEN, EXZ_UT_CDH_SIZE - EXZ_EXTRA_HDR_SIZE);
+    x[EXZ_UT_FLAGS] = EXZ_UT_FLAG_MTIME;
+    exz_put32(x + EXZ_UT_MTIME, e->utime);
+    x += EXZ_UT_CDH_SIZE;
+
+    exz_put16(p + EXZ_CDH_EXTRA_LEN,
+              (uint32_t) (x - (p + EXZ_CDH_NAME + e->name_len)));
+
+    return (size_t) (x - p);
+}
+
+
+/* makes n contiguous bytes available at buf + len */
+
+static int
+exz_reserve(exz_t *z, size_t n)
+{
+    if (n <= z->cap - z->len) {
+        return EXZ_OK;
+    }
+
+    return exz_flush(z);
+}
+
+
+static int
+exz_flush(exz_t *z)
+{
+    if (z->len == 0) {
+        return EXZ_OK;
+    }
+
+    if (exz_write_all(z, z->buf, z->len) != EXZ_OK) {
+        return EXZ_ERROR;
+    }
+
+    z->len = 0;
+
+    return EXZ_OK;
+}
+
+
+static int
+exz_write_all(exz_t *z, const unsigned char *p, size_t n)
+{
+    ssize_t  r;
+
+    while (n) {
+        r = write(z->fd, p, (n > EXZ_IO_MAX) ? EXZ_IO_MAX : n);
+
+        if (r == -1) {
+            if (errno == EINTR) {
+                continue;
+            }
+
+            return exz_fail(z, errno, "write() failed");
+        }
+
+        if (r == 0) {
+            return exz_fail(z, EIO, "write() wrote nothing");
+        }
+
+        p += r;
+        n -= (size_t) r;
+        z->written += (uint64_t) r;
+    }
+
+    return EXZ_OK;
+}
+
+
+static int
+exz_pwrite_all(exz_t *z, const unsigned char *p, size_t n, uint64_t off)
+{
+    ssize_t  r;
+
+    while (n) {
+        r = pwrite(z->fd, p, n, z->base + (off_t) off);
+
+        if (r == -1) {
+            if (errno == EINTR) {
+                continue;
+            }
+
+            return exz_fail(z, errno, "pwrite() failed");
+        }
+
+        if (r == 0) {
+            return exz_fail(z, EIO, "pwrite() wrote nothing");
+        }
+
+        p += r;
+        n -= (size_t) r;
+        off += (uint64_t) r;
+    }
+
+    return EXZ_OK;
+}
+
+
+/* rewrites already produced archive bytes, buffered or not */
+
+static int
+exz_patch(exz_t *z, const unsigned char *p, size_t n, uint64_t off)
+{
+    if (off >= z->written) {
+        memcpy(z->buf + (off - z->written), p, n);
+        return EXZ_OK;
+    }
+
+    return exz_pwrite_all(z, p, n, off);
+}
+
+
+static int
+exz_deflate(exz_t *z, const unsigned char *p, size_t n, int flush)
+{
+    int           rc;
+    size_t        avail;
+    exz_entry_t  *e;
+
+    e = &z->entries[z->nentries];
+
+    z->zs.next_in = p;
+    z->zs.avail_in = (uInt) n;
+
+    for ( ;; ) {
+        if (z->len == z->cap && exz_flush(z) != EXZ_OK) {
+            return EXZ_ERROR;
+        }
+
+        avail = z->cap - z->len;
+        z->zs.next_out = z->buf + z->len;
+        z->zs.avail_out = (uInt) avail;
+
+        rc = deflate(&z->zs, flush);
+
+        avail -= z->zs.avail_out;
+        z->len += avail;
+        e->csize += avail;
+
+        if (flush == Z_FINISH) {
+            if (rc == Z_STREAM_END) {
+                return EXZ_OK;
+            }
+
+            if (rc == Z_OK || (rc == Z_BUF_ERROR && avail)) {
+                continue;
+            }
+
+        } else if (rc == Z_OK) {
+            if (z->zs.avail_in == 0) {
+                return EXZ_OK;
+            }
+
+            continue;
+        }
+
+        return exz_fail(z, 0, "deflate() failed (%d%s%s)", rc,
+                        z->zs.msg ? ": " : "",
+                        z->zs.msg ? z->zs.msg : "");
+    }
+}
+
+
+/* crc32() takes uInt lengths; crc32_z() needs zlib 1.2.9 */
+
+static uint32_t
+exz_crc32(uint32_t crc, const unsigned char *p, size_t n)
+{
+    uLong   c;
+    size_t  k;
+
+    c = crc;
+
+    while (n) {
+        k = (n > EXZ_IO_MAX) ? EXZ_IO_MAX : n;
+        c = crc32(c, p, (uInt) k);
+        p += k;
+        n -= k;
+    }
+
+    return (uint32_t) c;
+}
