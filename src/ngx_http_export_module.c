@@ -504,7 +504,10 @@ ngx_http_export_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     p = (u_char *) ngx_strchr(value[1].data, ':');
 
     if (p == NULL || p == value[1].data) {
-        return "invalid zone \"%V\": the form is name:size";
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\": the form is name:size",
+                           &value[1]);
+        return NGX_CONF_ERROR;
     }
 
     name.data = value[1].data;

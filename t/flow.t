@@ -293,6 +293,9 @@ ok($clean, 'the cancelled export left no file in the store');
 like(slurp("$n->{root}/logs/error.log"), qr/task $cid of run $big cancelled/,
      'the cancel is logged');
 
+like(slurp("$n->{root}/logs/error.log"),
+     qr/\[warn\] .*export: task $id of run $run: report "broken\.json" at byte \d+: /,
+     'the warning is logged with the task, the report and the offset');
 unlike(slurp("$n->{root}/logs/error.log"), qr/\[(alert|crit|emerg)\]/,
        'no alert in error.log');
 

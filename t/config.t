@@ -1,0 +1,342 @@
+# Configuration checks: every mistake fails at start (nginx -t) with a
+# message that names the directive and the bad value.
+
+use Test::Nginx::Socket 'no_plan';
+
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+
+add_block_preprocessor(sub {
+    my $block = shift;
+
+    $block->set_value('main_config', "thread_pool exports threads=1;\n")
+        unless defined $block->main_config;
+    $block->set_value('http_config', "export_zone exports:1m;\n")
+        unless defined $block->http_config;
+    $block->set_value('user_files', ">>> store/.keep\n>>> key\n"
+                                    . ('s' x 32) . "\n")
+        unless defined $block->user_files;
+});
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a complete configuration starts
+--- config
+location ~ ^/e/(?<run_id>[^/]+)$ {
+    export_api zone=exports;
+    export_run_id $run_id;
+    export_source $TEST_NGINX_HTML_DIR/runs/$run_id;
+    export_store $TEST_NGINX_HTML_DIR/store;
+    export_thread_pool exports;
+    export_ttl 10m;
+    export_link_secret $TEST_NGINX_HTML_DIR/key;
+    export_link_ttl 10s;
+    export_wait_max 5s;
+    export_compression_level 1;
+    export_csv_formula_guard off;
+    export_csv_bom on;
+    export_max_report_size 10m;
+    export_max_columns 100;
+}
+location ~ ^/e/(?<run_id>[^/]+)/file$ {
+    export_download zone=exports;
+}
+location ~ ^/e/(?<run_id>[^/]+)/data$ {
+    export_data zone=exports;
+    export_run_id $run_id;
+}
+--- request
+GET /e/x
+--- error_code: 400
+--- no_error_log
+[emerg]
+
+
+
+=== TEST 2: export_api with a zone no export_zone defines
+--- http_config
+--- config
+location /e {
+    export_api zone=nowhere;
+    export_run_id $arg_run;
+    export_source /tmp;
+    export_store $TEST_NGINX_HTML_DIR/store;
+}
+--- must_die
+--- error_log
+unknown export zone "nowhere": no "export_zone" defines it
+
+
+
+=== TEST 3: export_api without zone=
+--- config
+location /e {
+    export_api exports;
+}
+--- must_die
+--- error_log
+invalid parameter "exports": the form is zone=NAME
+
+
+
+=== TEST 4: export_zone with a bad size
+--- http_config
+export_zone exports:lots;
+--- config
+--- must_die
+--- error_log
+invalid zone size "lots" in "exports:lots"
+
+
+
+=== TEST 5: export_zone without a size
+--- http_config
+export_zone exports;
+--- config
+--- must_die
+--- error_log
+invalid zone "exports": the form is name:size
+
+
+
+=== TEST 6: export_zone too small to hold a task table
+--- http_config
+export_zone exports:8k;
+--- config
+--- must_die
+--- error_log
+zone "exports" is too small
+
+
+
+=== TEST 7: the same export_zone twice
+--- http_config
+export_zone exports:1m;
+export_zone exports:1m;
+--- config
+--- must_die
+--- error_log
+duplicate export zone "exports"
+
+
+
+=== TEST 8: export_store that does not exist
+--- config
+location /e {
+    export_api zone=exports;
+    export_run_id $arg_run;
+    export_source /tmp;
+    export_store $TEST_NGINX_HTML_DIR/no-such-store;
+}
+--- must_die
+--- error_log eval
+qr/export_store "[^"]*no-such-store" cannot be used: stat\(\) failed \(2: No such file or directory\)/
+
+
+
+=== TEST 9: export_store that is a file
+--- config
+location /e {
+    export_api zone=exports;
+    export_run_id $arg_run;
+    export_source /tmp;
+    export_store $TEST_NGINX_HTML_DIR/key;
+}
+--- must_die
+--- error_log eval
+qr/export_store "[^"]*\/key" is not a directory/
+
+
+
+=== TEST 10: export_store that cannot be written
+--- config
+location /e {
+    export_api zone=exports;
+    export_run_id $arg_run;
+    export_source /tmp;
+    export_store /proc/sys;
+}
+--- must_die
+--- error_log
+export_store "/proc/sys" is not writable
+
+
+
+=== TEST 11: an unknown thread pool
+--- config
+location /e {
+    export_api zone=exports;
+    export_run_id $arg_run;
+    export_source /tmp;
+    export_store $TEST_NGINX_HTML_DIR/store;
+    export_thread_pool nopool;
+}
+--- must_die
+--- error_log
+unknown thread pool "nopool"
+
+
+
+=== TEST 12: export_ttl that is not a time
+--- config
+location /e {
+    export_ttl forever;
+}
+--- must_die
+--- error_log
+"export_ttl" directive invalid value
+
+
+
+=== TEST 13: export_ttl of zero
+--- config
+location /e {
+    export_ttl 0;
+}
+--- must_die
+--- error_log
+"export_ttl" must be more than 0
+
+
+
+=== TEST 14: export_link_ttl of zero
+--- config
+location /e {
+    export_link_ttl 0s;
+}
+--- must_die
+--- error_log
+"export_link_ttl" must be more than 0
+
+
+
+=== TEST 15: export_compression_level out of range
+--- config
+location /e {
+    export_compression_level 12;
+}
+--- must_die
+--- error_log
+must be between 0 (store) and 9 (best compression)
+
+
+
+=== TEST 16: export_link_secret file that is missing
+--- config
+location /e {
+    export_link_secret $TEST_NGINX_HTML_DIR/no-key;
+}
+--- must_die
+--- error_log eval
+qr/export_link_secret "[^"]*no-key": open\(\) failed \(2: No such file or directory\)/
+
+
+
+=== TEST 17: export_link_secret too short to be a key
+--- user_files
+>>> store/.keep
+>>> key
+short
+--- config
+location /e {
+    export_link_secret $TEST_NGINX_HTML_DIR/key;
+}
+--- must_die
+--- error_log eval
+qr/export_link_secret "[^"]*key" must hold between 16 and 4096 bytes, it holds 6/
+
+
+
+=== TEST 18: export_api without export_run_id
+--- config
+location /e {
+    export_api zone=exports;
+    export_source /tmp;
+    export_store $TEST_NGINX_HTML_DIR/store;
+}
+--- must_die
+--- error_log
+"export_run_id" is not set for this location
+
+
+
+=== TEST 19: export_api without export_source
+--- config
+location /e {
+    export_api zone=exports;
+    export_run_id $arg_run;
+    export_store $TEST_NGINX_HTML_DIR/store;
+}
+--- must_die
+--- error_log
+"export_source" is not set for this location
+
+
+
+=== TEST 20: export_api without export_store
+--- config
+location /e {
+    export_api zone=exports;
+    export_run_id $arg_run;
+    export_source /tmp;
+}
+--- must_die
+--- error_log
+"export_store" is not set for this location
+
+
+
+=== TEST 21: two export handlers in one location
+--- config
+location /e {
+    export_api zone=exports;
+    export_download zone=exports;
+}
+--- must_die
+--- error_log
+is duplicate, or another export handler is already set in this location
+
+
+
+=== TEST 22: one zone with two different link secrets
+--- user_files
+>>> store/.keep
+>>> key
+ssssssssssssssssssssssssssssssss
+>>> key2
+tttttttttttttttttttttttttttttttt
+--- config
+location /a {
+    export_download zone=exports;
+    export_link_secret $TEST_NGINX_HTML_DIR/key;
+}
+location /b {
+    export_download zone=exports;
+    export_link_secret $TEST_NGINX_HTML_DIR/key2;
+}
+--- must_die
+--- error_log
+export zone "exports" is used with two different "export_link_secret" keys
+
+
+
+=== TEST 23: export_max_columns of zero
+--- config
+location /e {
+    export_max_columns 0;
+}
+--- must_die
+--- error_log
+"export_max_columns" must be more than 0
+
+
+
+=== TEST 24: export_csv_bom takes on or off
+--- config
+location /e {
+    export_csv_bom maybe;
+}
+--- must_die
+--- error_log
+invalid value "maybe" in "export_csv_bom" directive, it must be "on" or "off"
