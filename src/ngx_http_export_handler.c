@@ -12,6 +12,7 @@
 #define NGX_HTTP_EXPORT_WAIT_TICK     100     /* ms between looks */
 
 
+static ngx_int_t ngx_http_export_api(ngx_http_request_t *r);
 static ngx_int_t ngx_http_export_post(ngx_http_request_t *r,
     ngx_http_export_loc_conf_t *elcf, ngx_http_export_ctx_t *ctx);
 static ngx_int_t ngx_http_export_get(ngx_http_request_t *r,
@@ -21,8 +22,6 @@ static ngx_int_t ngx_http_export_delete(ngx_http_request_t *r,
 static ngx_int_t ngx_http_export_answer(ngx_http_request_t *r,
     ngx_http_export_ctx_t *ctx, ngx_uint_t status);
 static ngx_int_t ngx_http_export_not_found(ngx_http_request_t *r);
-static ngx_int_t ngx_http_export_internal(ngx_http_request_t *r,
-    const char *cause);
 static ngx_int_t ngx_http_export_add_header(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
 static void ngx_http_export_remove_paths(ngx_http_export_zone_t *zone,
@@ -42,8 +41,32 @@ static ngx_event_t       ngx_http_export_wait_ev;
 static ngx_connection_t  ngx_http_export_wait_dummy;  /* timers log ev->data */
 
 
+/*
+ * Any failure deep in a handler that ends in a bare 500 is answered with
+ * the API's Error object here, once, so every 500 has a referenceToken.
+ */
+
+ngx_int_t
+ngx_http_export_internal_error(ngx_http_request_t *r, ngx_int_t rc)
+{
+    if (rc != NGX_HTTP_INTERNAL_SERVER_ERROR || r->header_sent) {
+        return rc;
+    }
+
+    return ngx_http_export_internal(r, "an internal error stopped the "
+                                       "request; error.log has the cause");
+}
+
+
 ngx_int_t
 ngx_http_export_api_handler(ngx_http_request_t *r)
+{
+    return ngx_http_export_internal_error(r, ngx_http_export_api(r));
+}
+
+
+static ngx_int_t
+ngx_http_export_api(ngx_http_request_t *r)
 {
     ngx_int_t                   rc;
     ngx_str_t                   value, msg, allow;
@@ -197,7 +220,7 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
 
     ngx_http_export_expire(zone, 0, &paths);
 
-    task = ngx_http_export_task_lookup(zone, ctx->run_bin);
+    task = ngx_http_export_task_find(zone, ctx->run_bin);
 
     if (task && !ngx_http_export_finished(task->state)) {
         /* the same export again: answer the task that is under way */
@@ -461,7 +484,7 @@ ngx_http_export_not_found(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_export_internal(ngx_http_request_t *r, const char *cause)
 {
     ngx_str_t  msg;

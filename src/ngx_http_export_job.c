@@ -458,6 +458,40 @@ ngx_http_export_read(ngx_http_export_job_t *job, int fd,
 }
 
 
+/*
+ * NAME.csv, or NAME.ndjson.csv when NAME.json also stands in the run, so
+ * that no two entries share a name.
+ */
+
+static size_t
+ngx_http_export_csv_name(ngx_http_export_job_t *job,
+    ngx_http_export_report_t *rep, char *name)
+{
+    size_t                    n;
+    ngx_http_export_report_t  key;
+
+    n = rep->name_len - (rep->ndjson ? 7 : 5);
+    ngx_memcpy(name, rep->name, n);
+
+    if (rep->ndjson) {
+        ngx_memcpy(name + n, ".json", 6);
+        key.name = name;
+
+        if (bsearch(&key, job->reports, job->nreports,
+                    sizeof(ngx_http_export_report_t),
+                    ngx_http_export_report_cmp))
+        {
+            n = rep->name_len;
+            ngx_memcpy(name, rep->name, n);
+        }
+    }
+
+    ngx_memcpy(name + n, ".csv", 5);
+
+    return n + 4;
+}
+
+
 static ngx_int_t
 ngx_http_export_add_report(ngx_http_export_job_t *job,
     ngx_http_export_report_t *rep)
@@ -471,6 +505,14 @@ ngx_http_export_add_report(ngx_http_export_job_t *job,
 
     conv = NULL;
     csv_name = NULL;
+
+    if (exz_check_name(rep->name, rep->name_len) != NULL) {
+        ngx_http_export_warn(job, rep->name, "the file name cannot be "
+                             "stored in a zip archive; the report is left "
+                             "out", 0);
+        ngx_http_export_progress(job, 3 * rep->size);
+        return NGX_OK;
+    }
 
     fd = openat(AT_FDCWD, (char *) job->source, O_RDONLY|O_DIRECTORY);
     if (fd == -1) {
@@ -570,17 +612,15 @@ ngx_http_export_add_report(ngx_http_export_job_t *job,
 
     /* pass 2: the CSV */
 
-    csv_name = malloc(rep->name_len + 1);
+    csv_name = malloc(rep->name_len + sizeof(".csv"));
     if (csv_name == NULL) {
         ret = ngx_http_export_fail(job, 0, "out of memory");
         goto done;
     }
 
-    n = rep->name_len - (rep->ndjson ? 7 : 5);
-    ngx_memcpy(csv_name, rep->name, n);
-    ngx_memcpy(csv_name + n, ".csv", 5);
+    n = ngx_http_export_csv_name(job, rep, csv_name);
 
-    if (exz_begin(job->zip, csv_name, n + 4, rep->mtime) != EXZ_OK) {
+    if (exz_begin(job->zip, csv_name, n, rep->mtime) != EXZ_OK) {
         ret = NGX_ERROR;
         goto zip_failed;
     }
@@ -715,11 +755,8 @@ ngx_http_export_add_manifest(ngx_http_export_job_t *job)
         yajl_gen_integer(g, rep->size);
         ngx_http_export_gen_key(g, "csv");
         if (rep->csv) {
-            len = rep->name_len - (rep->ndjson ? 7 : 5);
-            p = (u_char *) job->buf;
-            ngx_memcpy(p, rep->name, len);
-            ngx_memcpy(p + len, ".csv", 4);
-            yajl_gen_string(g, p, len + 4);
+            len = ngx_http_export_csv_name(job, rep, (char *) job->buf);
+            yajl_gen_string(g, job->buf, len);
         } else {
             yajl_gen_null(g);
         }
@@ -884,8 +921,8 @@ ngx_http_export_finish(ngx_http_export_job_t *job, ngx_int_t rc)
 {
     size_t                   n;
     time_t                   now;
-    u_char                   ref[NGX_HTTP_EXPORT_UUID_LEN];
-    ngx_uint_t               state;
+    u_char                   ref[NGX_HTTP_EXPORT_UUID_LEN], bref[16];
+    ngx_uint_t               state, drop;
     ngx_slab_pool_t         *shpool;
     ngx_http_export_task_t  *task;
 
@@ -894,8 +931,8 @@ ngx_http_export_finish(ngx_http_export_job_t *job, ngx_int_t rc)
     now = time(NULL);
 
     if (rc == NGX_ERROR) {
-        ngx_http_export_uuid(task->ref);
-        ngx_http_export_uuid_text(ref, task->ref);
+        ngx_http_export_uuid(bref);
+        ngx_http_export_uuid_text(ref, bref);
 
         ngx_log_error(NGX_LOG_ERR, job->log, job->err,
                       "export: task %s of run %s failed: %*s "
@@ -914,13 +951,7 @@ ngx_http_export_finish(ngx_http_export_job_t *job, ngx_int_t rc)
     if (task->detached || rc == NGX_DECLINED) {
         /* deleted while it ran: nothing of it stays */
 
-        if (rc == NGX_OK) {
-            (void) ngx_delete_file(job->path);
-        }
-
-        ngx_log_error(NGX_LOG_INFO, job->log, 0,
-                      "export: task %s of run %s cancelled",
-                      job->id, job->run);
+        drop = (rc == NGX_OK);
 
         if (task->detached) {
             ngx_http_export_task_remove(job->zone, task);
@@ -932,6 +963,16 @@ ngx_http_export_finish(ngx_http_export_job_t *job, ngx_int_t rc)
         }
 
         ngx_shmtx_unlock(&shpool->mutex);
+
+        if (drop && ngx_delete_file(job->path) == NGX_FILE_ERROR) {
+            ngx_log_error(NGX_LOG_CRIT, job->log, ngx_errno,
+                          "export: task %s: " ngx_delete_file_n
+                          " \"%s\" failed", job->id, job->path);
+        }
+
+        ngx_log_error(NGX_LOG_INFO, job->log, 0,
+                      "export: task %s of run %s cancelled",
+                      job->id, job->run);
         return;
     }
 
@@ -957,6 +998,8 @@ ngx_http_export_finish(ngx_http_export_job_t *job, ngx_int_t rc)
         task->state = NGX_HTTP_EXPORT_COMPLETED;
 
     } else {
+        ngx_memcpy(task->ref, bref, 16);
+
         task->error = ngx_slab_alloc_locked(shpool, job->error_len);
         if (task->error) {
             ngx_memcpy(task->error, job->error, job->error_len);

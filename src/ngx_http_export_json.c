@@ -101,6 +101,11 @@ ngx_http_export_send_task(ngx_http_request_t *r,
     ctx->state = snap->state;
     ctx->has_state = 1;
 
+    if (snap->state == NGX_HTTP_EXPORT_FAILED) {
+        ngx_http_export_uuid_text(ctx->ref, snap->ref);
+        ctx->has_ref = 1;
+    }
+
     ngx_str_null(&url);
     expires = 0;
 
@@ -165,7 +170,14 @@ ngx_http_export_send_task(ngx_http_request_t *r,
         yajl_gen_map_open(g);
 
         ngx_http_export_gen_key(g, "message");
-        yajl_gen_string(g, snap->error.data, snap->error.len);
+        if (snap->error.len) {
+            yajl_gen_string(g, snap->error.data, snap->error.len);
+
+        } else {
+            /* the zone had no room for the text; error.log has it */
+            ngx_http_export_gen_cstr(g, "the export failed; error.log "
+                                        "has the cause");
+        }
 
         ngx_http_export_gen_key(g, "remediationMessage");
         ngx_http_export_gen_cstr(g,

@@ -24,6 +24,8 @@ static ngx_int_t ngx_http_export_file_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *message,
     const char *remediation);
 static ngx_int_t ngx_http_export_file_method(ngx_http_request_t *r);
+static ngx_int_t ngx_http_export_download(ngx_http_request_t *r);
+static ngx_int_t ngx_http_export_data(ngx_http_request_t *r);
 
 
 static ngx_int_t
@@ -172,6 +174,20 @@ ngx_http_export_file_error(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t
 ngx_http_export_download_handler(ngx_http_request_t *r)
 {
+    return ngx_http_export_internal_error(r, ngx_http_export_download(r));
+}
+
+
+ngx_int_t
+ngx_http_export_data_handler(ngx_http_request_t *r)
+{
+    return ngx_http_export_internal_error(r, ngx_http_export_data(r));
+}
+
+
+static ngx_int_t
+ngx_http_export_download(ngx_http_request_t *r)
+{
     u_char                      mac[NGX_HTTP_EXPORT_SIG_LEN];
     u_char                      sig[NGX_HTTP_EXPORT_SIG_LEN + 4];
     u_char                      id[16], run[16];
@@ -314,8 +330,8 @@ ngx_http_export_download_handler(ngx_http_request_t *r)
 
 /* GET .../{runId}/exports/data: the archive under the usual access rules */
 
-ngx_int_t
-ngx_http_export_data_handler(ngx_http_request_t *r)
+static ngx_int_t
+ngx_http_export_data(ngx_http_request_t *r)
 {
     u_char                      run[16];
     ngx_int_t                   rc;
@@ -351,7 +367,13 @@ ngx_http_export_data_handler(ngx_http_request_t *r)
                    "8-4-4-4-12 hexadecimal digits.");
     }
 
-    ctx->run = value;
+    ctx->run.data = ngx_pnalloc(r->pool, NGX_HTTP_EXPORT_UUID_LEN);
+    if (ctx->run.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->run.len = ngx_http_export_uuid_text(ctx->run.data, run)
+                   - ctx->run.data;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -414,6 +436,10 @@ ngx_http_export_serve_file(ngx_http_request_t *r,
 
         ngx_log_error(level, r->connection->log, of.err,
                       "export: %s \"%V\" failed", of.failed, &snap->path);
+
+        if (of.err != NGX_ENOENT) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
         return ngx_http_export_file_error(r, NGX_HTTP_NOT_FOUND,
                    "EXPORT_TASK_NOT_FOUND",

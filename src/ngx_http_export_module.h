@@ -44,6 +44,10 @@ typedef enum {
     ((state) == NGX_HTTP_EXPORT_COMPLETED                                     \
      || (state) == NGX_HTTP_EXPORT_FAILED)
 
+#define ngx_http_export_expired(task, now)                                    \
+    (ngx_http_export_finished((task)->state) && !(task)->running             \
+     && (task)->expires <= (now))
+
 
 /* which content handler a location runs */
 typedef enum {
@@ -193,6 +197,8 @@ extern ngx_module_t  ngx_http_export_module;
 
 /* ngx_http_export_store.c: the task table in shared memory */
 ngx_int_t ngx_http_export_init_zone(ngx_shm_zone_t *shm_zone, void *data);
+ngx_http_export_task_t *ngx_http_export_task_find(
+    ngx_http_export_zone_t *zone, u_char *run);
 ngx_http_export_task_t *ngx_http_export_task_lookup(
     ngx_http_export_zone_t *zone, u_char *run);
 ngx_http_export_task_t *ngx_http_export_task_lookup_id(
@@ -234,6 +240,9 @@ ngx_int_t ngx_http_export_data_handler(ngx_http_request_t *r);
 
 /* ngx_http_export_handler.c: the API */
 ngx_int_t ngx_http_export_api_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_export_internal(ngx_http_request_t *r, const char *cause);
+ngx_int_t ngx_http_export_internal_error(ngx_http_request_t *r,
+    ngx_int_t rc);
 ngx_int_t ngx_http_export_serve_file(ngx_http_request_t *r,
     ngx_http_export_snapshot_t *snap);
 

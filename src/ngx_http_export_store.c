@@ -224,18 +224,45 @@ ngx_http_export_find(ngx_rbtree_t *tree, u_char *key, size_t off)
 }
 
 
+/* the run's task, even one whose time is over and not yet removed */
+
+ngx_http_export_task_t *
+ngx_http_export_task_find(ngx_http_export_zone_t *zone, u_char *run)
+{
+    return ngx_http_export_find(&zone->sh->runs, run, 0);
+}
+
+
+/* the run's task as clients see it: an expired task is gone */
+
 ngx_http_export_task_t *
 ngx_http_export_task_lookup(ngx_http_export_zone_t *zone, u_char *run)
 {
-    return ngx_http_export_find(&zone->sh->runs, run, 0);
+    ngx_http_export_task_t  *task;
+
+    task = ngx_http_export_find(&zone->sh->runs, run, 0);
+
+    if (task && ngx_http_export_expired(task, ngx_time())) {
+        return NULL;
+    }
+
+    return task;
 }
 
 
 ngx_http_export_task_t *
 ngx_http_export_task_lookup_id(ngx_http_export_zone_t *zone, u_char *id)
 {
-    return ngx_http_export_find(&zone->sh->ids, id,
+    ngx_http_export_task_t  *task;
+
+    task = ngx_http_export_find(&zone->sh->ids, id,
                                 offsetof(ngx_http_export_task_t, id_node));
+
+    if (task && ngx_http_export_expired(task, ngx_time())) {
+        return NULL;
+    }
+
+    return task;
 }
 
 
@@ -377,9 +404,12 @@ ngx_http_export_task_snapshot(ngx_http_export_task_t *task,
 
 
 /*
- * Removes finished tasks whose time is over; with "evict" set, also the
- * oldest finished task whatever its time, to make room.  The archives to
- * remove are added to "paths", allocated from the array's pool.
+ * Removes finished tasks whose time is over, oldest first, stopping at
+ * the first finished task whose time is not over, as limit_req does;
+ * with "evict" set, removes the oldest finished task whatever its time,
+ * to make room.  Unfinished tasks are never removed.  The archives to
+ * remove are added to "paths", allocated from the array's pool.  The
+ * walk is bounded so that the lock is held for a short time only.
  */
 
 void
@@ -387,16 +417,17 @@ ngx_http_export_expire(ngx_http_export_zone_t *zone, ngx_uint_t evict,
     ngx_array_t *paths)
 {
     time_t                   now;
-    ngx_uint_t               n;
+    ngx_uint_t               n, steps;
     ngx_queue_t             *q, *next;
     ngx_http_export_task_t  *task;
 
     now = ngx_time();
     n = 0;
+    steps = 0;
 
     for (q = ngx_queue_head(&zone->sh->queue);
-         q != ngx_queue_sentinel(&zone->sh->queue) && n < 64;
-         q = next)
+         q != ngx_queue_sentinel(&zone->sh->queue) && n < 64 && steps < 256;
+         q = next, steps++)
     {
         next = ngx_queue_next(q);
         task = ngx_queue_data(q, ngx_http_export_task_t, queue);
@@ -406,7 +437,7 @@ ngx_http_export_expire(ngx_http_export_zone_t *zone, ngx_uint_t evict,
         }
 
         if (!evict && task->expires > now) {
-            continue;
+            return;
         }
 
         if (paths) {

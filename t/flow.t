@@ -42,6 +42,9 @@ JSON
         . '[{"check": "disk", "pct": 91}, {"check": "cpu", "pct": 7}]}',
     'broken.json' => '{"cluster": "cl-0", "disks": [1, 2',
     'notes.txt' => "not a report\n",
+    'dup.json' => '[{"k": "json"}]',
+    'dup.ndjson' => qq({"k": "ndjson"}\n),
+    "back\\slash.json" => '[{"k": 1}]',
 );
 
 make_run($n->{root}, $run, \%reports, $mtime);
@@ -76,11 +79,16 @@ check_task($t, $run, 'finished task');
 is($t->{status}, 'COMPLETED', 'the export completed');
 is($t->{id}, $id, 'same task id');
 
-# the damaged report is a warning, not a failure
-is(scalar @{ $t->{warnings} }, 1, 'one warning');
-is($t->{warnings}[0]{report}, 'broken.json', 'the warning names the report');
-like($t->{warnings}[0]{offset}, qr/^\d+$/, 'the warning has a byte offset');
-ok(length $t->{warnings}[0]{message}, 'the warning says why');
+# the damaged report is a warning, not a failure; so is a file name a
+# zip cannot hold
+my %w = map { $_->{report} => $_ } @{ $t->{warnings} };
+is_deeply([sort keys %w], ["back\\slash.json", 'broken.json'],
+          'two warnings, each naming its report');
+like($w{'broken.json'}{offset}, qr/^\d+$/, 'the warning has a byte offset');
+cmp_ok($w{'broken.json'}{offset}, '>', 20, 'the offset points into the report');
+ok(length $w{'broken.json'}{message}, 'the warning says why');
+like($w{"back\\slash.json"}{message}, qr/cannot be stored in a zip/,
+     'a name the zip cannot hold is left out with a warning');
 
 # --- re-POST of a finished export gives a new task
 
@@ -110,7 +118,8 @@ check_zip($zip, 'the archive');
 my $e = zip_entries($zip);
 is_deeply([sort keys %$e],
           [sort qw(hosts.json hosts.csv services.ndjson services.csv
-                   summary.json summary.csv broken.json manifest.json)],
+                   summary.json summary.csv broken.json manifest.json
+                   dup.json dup.csv dup.ndjson dup.ndjson.csv)],
           'the archive holds every report, its CSV and the manifest');
 
 for my $name (qw(hosts.json services.ndjson summary.json broken.json)) {
@@ -134,6 +143,10 @@ like($e->{'hosts.csv'}, qr/,-2,/, 'a negative number is not guarded');
 like($e->{'hosts.csv'}, qr/"line1\nline2"/, 'a newline is quoted');
 like($e->{'hosts.csv'}, qr/\r\n$/, 'CRLF line ends');
 
+is($e->{'dup.csv'}, "k\r\njson\r\n", 'NAME.csv is the CSV of NAME.json');
+is($e->{'dup.ndjson.csv'}, "k\r\nndjson\r\n",
+   'NAME.ndjson.csv when NAME.json also stands in the run');
+
 my $m = JSON::PP->new->decode($e->{'manifest.json'});
 is($m->{runId}, $run, 'manifest runId');
 is($m->{taskId}, $id, 'manifest taskId');
@@ -144,7 +157,9 @@ is($mr{'hosts.json'}{rows}, 2, 'manifest rows of hosts.json');
 is($mr{"hosts.json"}{columns}, 13, 'manifest columns of hosts.json');
 is($mr{'services.ndjson'}{rows}, 2, 'manifest rows of services.ndjson');
 is($mr{'broken.json'}{csv}, undef, 'manifest: broken.json has no CSV');
-is($m->{warnings}[0]{report}, 'broken.json', 'manifest warnings');
+is_deeply([sort map { $_->{report} } @{ $m->{warnings} }],
+          ["back\\slash.json", 'broken.json'], 'manifest warnings');
+is($mr{'dup.ndjson'}{csv}, 'dup.ndjson.csv', 'manifest names the CSV entry');
 
 # entry times come from the report files
 my $times = `python3 -c 'import sys, zipfile
