@@ -72,7 +72,7 @@ http {
     server {
         listen 127.0.0.1:$port reuseport;
         add_header X-Worker \$pid always;
-@{[ $o{server} || default_locations($root) ]}
+@{[ $o{server} || default_locations($root, $o{api} || '') ]}
     }
 }
 CONF
@@ -98,7 +98,7 @@ CONF
 }
 
 sub default_locations {
-    my ($root) = @_;
+    my ($root, $api) = @_;
     return <<"LOC";
         location ~ ^/v1/system/check-sets/(?<run_id>[^/]+)/exports\$ {
             export_api zone=exports;
@@ -107,6 +107,7 @@ sub default_locations {
             export_store $root/store;
             export_thread_pool exports;
             export_link_ttl 30s;
+            $api
         }
         location ~ ^/v1/system/check-sets/(?<run_id>[^/]+)/exports/file\$ {
             export_download zone=exports;
