@@ -171,7 +171,7 @@ exz_create(int fd, int level)
     }
 
     z->fd = fd;
-    z->level = (level == -1) ? Z_DEFAULT_COMPRESSION : level;
+    z->level = (level == -1) ? 6 : level;   /* zlib's default */
     z->cap = EXZ_BUFFER_SIZE;
 
     z->buf = malloc(z->cap);
@@ -180,23 +180,25 @@ exz_create(int fd, int level)
         return NULL;
     }
 
-    if (level < -1 || level > 9) {
+    if (z->level < 0 || z->level > 9) {
         (void) exz_fail(z, 0, "bad compression level %d", level);
         return z;
-    }
-
-    if (z->level == Z_DEFAULT_COMPRESSION) {
-        z->level = 6;
     }
 
     if (z->level > 0) {
         /* raw deflate: ZIP has its own framing and CRC */
         rc = deflateInit2(&z->zs, z->level, Z_DEFLATED, -15, 8,
                           Z_DEFAULT_STRATEGY);
-        if (rc != Z_OK) {
+
+        if (rc == Z_MEM_ERROR) {
             free(z->buf);
             free(z);
             return NULL;
+        }
+
+        if (rc != Z_OK) {
+            (void) exz_fail(z, 0, "deflateInit2() failed (%d)", rc);
+            return z;
         }
 
         z->zinit = 1;
@@ -488,6 +490,8 @@ exz_finish(exz_t *z)
 
     z64_offset = exz_offset(z);
     cd_size = z64_offset - cd_offset;
+
+    /* a ZIP64 entry makes it a ZIP64 archive, as Info-ZIP does */
 
     zip64 = z->zip64
             || z->nentries >= EXZ_MAX16
