@@ -22,17 +22,26 @@
  *  - Members of a top-level object that are ignored because a later member
  *    holds the row array are not held to the column, cell and row limits;
  *    they still count for nesting depth and for the token limit below.
- *  - yajl buffers a whole token when it spans two chunks, so a string or
- *    number longer than 6 * max_cell + 16 bytes of JSON text (its decoded
- *    value would be over max_cell whatever its escapes) is rejected as
- *    soon as it gets that long, wherever it is in the report.
+ *  - yajl only ever gets the input cut between two tokens (the cut token
+ *    waits in a buffer of ours, see exc_feed_data()), so more than
+ *    6 * max_cell + 16 bytes of JSON text without a break between tokens
+ *    is rejected as soon as it gets that long, wherever it is in the
+ *    report: a string or number that long would be over max_cell however
+ *    many escapes it has.
+ *  - UTF-8 is checked by yajl, which checks the form of the byte sequences
+ *    only: overlong forms, surrogates and code points over U+10FFFF pass,
+ *    and so do the lone low surrogates of \u escapes (a lone high one
+ *    becomes "?").
  *  - A UTF-8 byte order mark at the start of the input is skipped.
  *  - NDJSON: every line holds at most one JSON value, which must end on
  *    that line; lines with only JSON white space are skipped.  An empty
  *    NDJSON report is valid (no rows), an empty JSON report is not.
- *  - Offsets: JSON syntax errors give yajl's position; limits hit while
- *    parsing give the offset just past the token that hit them; a value
- *    cut short by the end of input gives the input size.
+ *  - Offsets: JSON syntax errors give yajl's position (mostly just past
+ *    the bad byte or token); limits hit while parsing give the offset just
+ *    past the token that hit them; the token limit and the report size
+ *    give the first byte over the limit; a value cut short by the end of
+ *    the input gives the input size.
+ *  - max_depth is capped at EXC_MAX_DEPTH (127), where yajl_gen stops.
  */
 
 
@@ -40,6 +49,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <yajl/yajl_parse.h>
 #include <yajl/yajl_gen.h>
@@ -89,8 +102,7 @@
 #define EXC_PHASE_EMIT      2
 #define EXC_PHASE_DONE      3
 
-/* byte classes outside strings, for the token guard */
-#define EXC_C_BARE          0
+/* byte classes outside strings, for the token guard; 0: in a token */
 #define EXC_C_SPACE         1
 #define EXC_C_PUNCT         2
 #define EXC_C_QUOTE         3
@@ -144,10 +156,16 @@ struct exc_conv_s {
     /* token guard */
     unsigned        g_str:1;
     unsigned        g_esc:1;
-    unsigned        g_nonws:1;
     size_t          g_run;
     size_t          tok_limit;
+    uint64_t        in_pos;     /* offset of the next byte to the guard */
 
+    /* a token cut by the end of a chunk, see exc_feed_data() */
+    unsigned char  *carry;
+    size_t          carry_len;
+    size_t          carry_cap;
+
+    uint64_t        values;     /* top-level values (NDJSON: lines) */
     uint64_t        line;       /* NDJSON, 1-based */
     unsigned        line_values;
 
@@ -176,6 +194,7 @@ struct exc_conv_s {
     size_t          names_cap;
     size_t         *tab;        /* column index + 1, open addressing */
     size_t          tab_mask;
+    size_t          pred;       /* the column likely to come next */
 
     /* current row */
     uint64_t        row_id;
@@ -221,18 +240,36 @@ static const yajl_callbacks  exc_callbacks = {
 static const unsigned char  exc_bom[3] = { 0xef, 0xbb, 0xbf };
 
 
-/* yajl treats \v and \f as white space too */
+/*
+ * Outside strings every byte up to the space separates tokens: yajl takes
+ * \v and \f as white space and fails on the other control bytes anyway.
+ */
 static const unsigned char  exc_class[256] = {
-    [' '] = EXC_C_SPACE, ['\t'] = EXC_C_SPACE, ['\n'] = EXC_C_SPACE,
-    ['\r'] = EXC_C_SPACE, ['\v'] = EXC_C_SPACE, ['\f'] = EXC_C_SPACE,
+    [0x00] = EXC_C_SPACE, [0x01] = EXC_C_SPACE, [0x02] = EXC_C_SPACE,
+    [0x03] = EXC_C_SPACE, [0x04] = EXC_C_SPACE, [0x05] = EXC_C_SPACE,
+    [0x06] = EXC_C_SPACE, [0x07] = EXC_C_SPACE, [0x08] = EXC_C_SPACE,
+    [0x09] = EXC_C_SPACE, [0x0a] = EXC_C_SPACE, [0x0b] = EXC_C_SPACE,
+    [0x0c] = EXC_C_SPACE, [0x0d] = EXC_C_SPACE, [0x0e] = EXC_C_SPACE,
+    [0x0f] = EXC_C_SPACE, [0x10] = EXC_C_SPACE, [0x11] = EXC_C_SPACE,
+    [0x12] = EXC_C_SPACE, [0x13] = EXC_C_SPACE, [0x14] = EXC_C_SPACE,
+    [0x15] = EXC_C_SPACE, [0x16] = EXC_C_SPACE, [0x17] = EXC_C_SPACE,
+    [0x18] = EXC_C_SPACE, [0x19] = EXC_C_SPACE, [0x1a] = EXC_C_SPACE,
+    [0x1b] = EXC_C_SPACE, [0x1c] = EXC_C_SPACE, [0x1d] = EXC_C_SPACE,
+    [0x1e] = EXC_C_SPACE, [0x1f] = EXC_C_SPACE, [' '] = EXC_C_SPACE,
     ['{'] = EXC_C_PUNCT, ['}'] = EXC_C_PUNCT, ['['] = EXC_C_PUNCT,
     [']'] = EXC_C_PUNCT, [':'] = EXC_C_PUNCT, [','] = EXC_C_PUNCT,
     ['"'] = EXC_C_QUOTE
 };
 
 
+/* a raw control character is invalid in a string: yajl stops there */
 static const unsigned char  exc_str_stop[256] = {
-    ['"'] = 1, ['\\'] = 1
+    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1,
+    [0x06] = 1, [0x07] = 1, [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1,
+    [0x0c] = 1, [0x0d] = 1, [0x0e] = 1, [0x0f] = 1, [0x10] = 1, [0x11] = 1,
+    [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1,
+    [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1, [0x1c] = 1, [0x1d] = 1,
+    [0x1e] = 1, [0x1f] = 1, ['"'] = 1, ['\\'] = 1
 };
 
 
@@ -244,6 +281,99 @@ static const unsigned char  exc_csv_special[256] = {
 static const unsigned char  exc_formula[256] = {
     ['='] = 1, ['+'] = 1, ['-'] = 1, ['@'] = 1, ['\t'] = 1, ['\r'] = 1
 };
+
+
+/*
+ * Scanning 8 bytes at a time: the lowest byte flagged by these masks is
+ * always a true match (borrows only run upwards from a match).
+ */
+
+#if defined(__GNUC__) && defined(__BYTE_ORDER__)                            \
+    && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define EXC_SWAR  1
+#else
+#define EXC_SWAR  0
+#endif
+
+#define EXC_ONES   0x0101010101010101ULL
+#define EXC_HIGHS  0x8080808080808080ULL
+
+#define exc_swar_eq(w, ch)                                                    \
+    ((((w) ^ (EXC_ONES * (ch))) - EXC_ONES) & ~((w) ^ (EXC_ONES * (ch)))    \
+     & EXC_HIGHS)
+
+/* bytes below n, n <= 128 */
+#define exc_swar_lt(w, n)  (((w) - EXC_ONES * (n)) & ~(w) & EXC_HIGHS)
+
+
+/* the first byte that may end a string: '"', '\\' or a control char */
+
+static const unsigned char *
+exc_str_end(const unsigned char *p, const unsigned char *end)
+{
+#if (EXC_SWAR)
+    uint64_t  w, m;
+
+    while (end - p >= 8) {
+        memcpy(&w, p, 8);
+
+        m = exc_swar_eq(w, '"') | exc_swar_eq(w, '\\') | exc_swar_lt(w, 0x20);
+
+        if (m) {
+            return p + (__builtin_ctzll(m) >> 3);
+        }
+
+        p += 8;
+    }
+#endif
+
+    while (p < end && !exc_str_stop[*p]) {
+        p++;
+    }
+
+    return p;
+}
+
+
+/* whether a field needs quotes for one of ',', '"', CR, LF */
+
+static int
+exc_csv_needs_quotes(const unsigned char *p, size_t len)
+{
+    const unsigned char  *end;
+#if (EXC_SWAR)
+    uint64_t              w, m;
+#endif
+
+    end = p + len;
+
+#if (EXC_SWAR)
+    while (end - p >= 8) {
+        memcpy(&w, p, 8);
+
+        /* CR and LF are below 0x0e; other control bytes are checked */
+        m = exc_swar_eq(w, ',') | exc_swar_eq(w, '"') | exc_swar_lt(w, 0x0e);
+
+        while (m) {
+            if (exc_csv_special[p[__builtin_ctzll(m) >> 3]]) {
+                return 1;
+            }
+
+            m &= m - 1;
+        }
+
+        p += 8;
+    }
+#endif
+
+    while (p < end) {
+        if (exc_csv_special[*p++]) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
 
 
 void
@@ -370,16 +500,19 @@ exc_row_fail(exc_conv_t *c, const char *fmt, ...)
 }
 
 
-/* grows a buffer to at least need bytes, doubling */
+/*
+ * Grows an array to at least need elements, doubling.  Returns the array
+ * (moved or not), or NULL with the old one left as it was.
+ */
 
-static int
-exc_reserve(void **buf, size_t *cap, size_t need, size_t size, size_t min)
+static void *
+exc_grow(void *buf, size_t *cap, size_t need, size_t size, size_t min)
 {
     size_t  n;
     void   *p;
 
-    if (need <= *cap) {
-        return 0;
+    if (buf && need <= *cap) {
+        return buf;
     }
 
     n = *cap ? *cap : min;
@@ -394,18 +527,17 @@ exc_reserve(void **buf, size_t *cap, size_t need, size_t size, size_t min)
     }
 
     if (n > (size_t) -1 / size) {
-        return -1;
+        return NULL;
     }
 
-    p = realloc(*buf, n * size);
+    p = realloc(buf, n * size);
     if (p == NULL) {
-        return -1;
+        return NULL;
     }
 
-    *buf = p;
     *cap = n;
 
-    return 0;
+    return p;
 }
 
 
@@ -476,6 +608,7 @@ exc_tab_grow(exc_conv_t *c)
 static size_t
 exc_column(exc_conv_t *c, const unsigned char *name, size_t len)
 {
+    void          *p;
     size_t         i, k;
     uint64_t       h;
     exc_column_t  *col;
@@ -512,16 +645,22 @@ exc_column(exc_conv_t *c, const unsigned char *name, size_t len)
         return EXC_NONE;
     }
 
-    if (exc_reserve((void **) &c->cols, &c->cols_cap, c->ncols + 1,
-                    sizeof(exc_column_t), 64)
-        != 0
-        || exc_reserve((void **) &c->names, &c->names_cap,
-                       c->names_len + len + 1, 1, 4096)
-           != 0)
-    {
+    p = exc_grow(c->cols, &c->cols_cap, c->ncols + 1, sizeof(exc_column_t),
+                 64);
+    if (p == NULL) {
         exc_oom(c);
         return EXC_NONE;
     }
+
+    c->cols = p;
+
+    p = exc_grow(c->names, &c->names_cap, c->names_len + len + 1, 1, 4096);
+    if (p == NULL) {
+        exc_oom(c);
+        return EXC_NONE;
+    }
+
+    c->names = p;
 
     k = c->ncols++;
     col = &c->cols[k];
@@ -553,6 +692,7 @@ static int
 exc_cell(exc_conv_t *c, const unsigned char *name, size_t nlen,
     const unsigned char *p, size_t len, unsigned number)
 {
+    void        *row;
     size_t       k;
     exc_slot_t  *slot;
 
@@ -570,17 +710,28 @@ exc_cell(exc_conv_t *c, const unsigned char *name, size_t nlen,
                             c->opt.max_row);
     }
 
-    k = exc_column(c, name, nlen);
-    if (k == EXC_NONE) {
-        return c->rc == EXC_OK;
+    /* rows mostly repeat the key order: try the column after the last */
+    k = c->pred;
+
+    if (k >= c->ncols || c->cols[k].len != nlen
+        || memcmp(c->names + c->cols[k].off, name, nlen) != 0)
+    {
+        k = exc_column(c, name, nlen);
+        if (k == EXC_NONE) {
+            return c->rc == EXC_OK;
+        }
     }
 
+    c->pred = k + 1;
+
     if (c->pass == 2) {
-        if (exc_reserve((void **) &c->row, &c->row_cap, c->row_used + len,
-                        1, 4096)
-            != 0)
-        {
-            return exc_oom(c);
+        if (c->row_used + len > c->row_cap) {
+            row = exc_grow(c->row, &c->row_cap, c->row_used + len, 1, 4096);
+            if (row == NULL) {
+                return exc_oom(c);
+            }
+
+            c->row = row;
         }
 
         if (len) {
@@ -631,7 +782,8 @@ static int
 exc_key(exc_conv_t *c, exc_frame_t *f, int root, const unsigned char *key,
     size_t len)
 {
-    size_t  base;
+    void    *p;
+    size_t   base;
 
     if (c->dead) {
         return 1;
@@ -645,11 +797,13 @@ exc_key(exc_conv_t *c, exc_frame_t *f, int root, const unsigned char *key,
                             c->opt.max_cell);
     }
 
-    if (exc_reserve((void **) &c->path, &c->path_cap, base + len + 1, 1,
-                    256)
-        != 0)
-    {
-        return exc_oom(c);
+    if (base + len + 1 > c->path_cap) {
+        p = exc_grow(c->path, &c->path_cap, base + len + 1, 1, 256);
+        if (p == NULL) {
+            return exc_oom(c);
+        }
+
+        c->path = p;
     }
 
     if (!root) {
@@ -937,6 +1091,7 @@ exc_value(exc_conv_t *c, int ev, const unsigned char *s, size_t len)
     }
 
     if (c->depth == 0) {
+        c->values++;
 
         if (c->ndjson) {
             if (++c->line_values > 1) {
@@ -1218,7 +1373,6 @@ static int
 exc_out_cell(exc_conv_t *c, const unsigned char *p, size_t len,
     unsigned number)
 {
-    size_t                i;
     unsigned              guard, quote;
     const unsigned char  *q, *end;
 
@@ -1233,11 +1387,8 @@ exc_out_cell(exc_conv_t *c, const unsigned char *p, size_t len,
     /* numbers keep their sign: -5 is data, not a formula */
     guard = c->opt.formula_guard && !number && exc_formula[p[0]];
 
-    quote = (p[0] == ' ' && !guard) || p[len - 1] == ' ';
-
-    for (i = 0; !quote && i < len; i++) {
-        quote = exc_csv_special[p[i]];
-    }
+    quote = (p[0] == ' ' && !guard) || p[len - 1] == ' '
+            || exc_csv_needs_quotes(p, len);
 
     if (!quote && !guard) {
         return exc_out(c, p, len);
@@ -1411,147 +1562,454 @@ exc_line_end(exc_conv_t *c)
 
 /*
  * The token guard follows strings and bare tokens (numbers, literals)
- * over the input to stop any token longer than tok_limit before yajl
- * buffers it.  Returns how many bytes are fine.
+ * over the input.  It finds the cut points, between two tokens, where the
+ * input can be cut for yajl (see exc_feed_data()), and it stops the input
+ * where more than tok_limit bytes come without a cut point: after white
+ * space, punctuation, a string's closing quote, or (in invalid JSON) a
+ * raw control byte in a string.  White space and punctuation do not count
+ * toward the limit, a closing quote does.
+ *
+ * This scans bytes from p to end, or to the first cut point if "first" is
+ * set, and returns where it stopped; *cut is the last cut point seen,
+ * *over is set if the limit was hit at the returned position.
  */
 
-static size_t
-exc_guard(exc_conv_t *c, const unsigned char *buf, size_t len)
+static const unsigned char *
+exc_guard_bytes(exc_conv_t *c, const unsigned char *p,
+    const unsigned char *end, int first, const unsigned char **cut,
+    int *over)
 {
     size_t                run, lim;
-    const unsigned char  *p, *end, *start;
+    unsigned              cls;
+    const unsigned char  *start;
 
-    p = buf;
-    end = buf + len;
     run = c->g_run;
     lim = c->tok_limit;
 
-    while (p < end) {
+    if (!c->g_str) {
+        goto outside;
+    }
 
-        if (c->g_str) {
-
-            if (c->g_esc) {
-                if (++run > lim) {
-                    goto over;
-                }
-
-                c->g_esc = 0;
-                p++;
-                continue;
-            }
-
-            start = p;
-
-            while (p < end && !exc_str_stop[*p]) {
-                p++;
-            }
-
-            if ((size_t) (p - start) > lim - run) {
-                p = start + (lim - run);
-                goto over;
-            }
-
-            run += (size_t) (p - start);
-
-            if (p == end) {
-                break;
-            }
-
-            if (++run > lim) {
-                goto over;
-            }
-
-            if (*p == '\\') {
-                c->g_esc = 1;
-
-            } else {
-                c->g_str = 0;
-                run = 0;
-            }
-
-            p++;
-            continue;
+    if (c->g_esc) {
+        if (p == end) {
+            goto done;
         }
 
-        switch (exc_class[*p]) {
+        c->g_esc = 0;
 
-        case EXC_C_BARE:
-            c->g_nonws = 1;
+        if (*p < 0x20) {
+            goto broken;
+        }
 
-            if (++run > lim) {
-                goto over;
-            }
-
-            break;
-
-        case EXC_C_SPACE:
-            run = 0;
-            break;
-
-        case EXC_C_PUNCT:
-            c->g_nonws = 1;
-            run = 0;
-            break;
-
-        default: /* EXC_C_QUOTE */
-            c->g_nonws = 1;
-            c->g_str = 1;
-            run = 1;
-            break;
+        if (++run > lim) {
+            goto over;
         }
 
         p++;
     }
 
+string:
+
+    for ( ;; ) {
+        start = p;
+        p = exc_str_end(p, end);
+
+        if ((size_t) (p - start) > lim - run) {
+            p = start + (lim - run);
+            goto over;
+        }
+
+        run += (size_t) (p - start);
+
+        if (p == end) {
+            c->g_str = 1;
+            goto done;
+        }
+
+        if (*p < 0x20) {
+            goto broken;
+        }
+
+        if (++run > lim) {
+            goto over;
+        }
+
+        if (*p++ == '"') {
+            c->g_str = 0;
+            run = 0;
+            *cut = p;
+
+            if (first) {
+                goto done;
+            }
+
+            goto outside;
+        }
+
+        /* a backslash: the next byte is escaped */
+
+        if (p == end) {
+            c->g_str = 1;
+            c->g_esc = 1;
+            goto done;
+        }
+
+        if (*p < 0x20) {
+            goto broken;
+        }
+
+        if (++run > lim) {
+            goto over;
+        }
+
+        p++;
+    }
+
+broken:
+
+    /* a raw control byte in a string: yajl fails there, let it see it */
+
+    p++;
+    c->g_str = 0;
+    run = 0;
+    *cut = p;
+
+    if (first) {
+        goto done;
+    }
+
+outside:
+
+    while (p < end) {
+        cls = exc_class[*p];
+
+        if (cls == EXC_C_SPACE || cls == EXC_C_PUNCT) {
+            run = 0;
+            *cut = ++p;
+
+            if (first) {
+                break;
+            }
+
+            continue;
+        }
+
+        if (++run > lim) {
+            goto over;
+        }
+
+        p++;
+
+        if (cls == EXC_C_QUOTE) {
+            goto string;
+        }
+    }
+
+    c->g_str = 0;
+
+done:
+
     c->g_run = run;
 
-    return len;
+    return p;
 
 over:
 
-    c->g_run = run;
+    *over = 1;
+
+    return p;
+}
+
+
+#if defined(__SSE2__)
+
+/*
+ * The same for 64 bytes at once, with bit masks (one bit a byte): the
+ * bytes inside strings are a prefix XOR of the quotes.  Blocks with
+ * backslashes, or with control bytes in strings, are left to the byte
+ * loop (returns 0).  Needs tok_limit >= 64, so that only the first token
+ * of a block can hit it.
+ */
+
+static int
+exc_guard_block(exc_conv_t *c, const unsigned char *p,
+    const unsigned char **cut, int *over, size_t *at)
+{
+    int       i;
+    size_t    f, run;
+    uint64_t  q, b, ctl, sep, in, k;
+    __m128i   v, x, m;
+
+    q = 0;
+    b = 0;
+    ctl = 0;
+    sep = 0;
+
+    for (i = 0; i < 4; i++) {
+        v = _mm_loadu_si128((const __m128i *) (const void *) (p + 16 * i));
+        x = _mm_or_si128(v, _mm_set1_epi8(0x20));
+
+        /* bytes below 0x20: min(v, 0x1f) == v */
+        m = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+        ctl |= (uint64_t) (unsigned) _mm_movemask_epi8(m) << (16 * i);
+
+        /* white space and punctuation; "x" folds "[" to "{", "]" to "}" */
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8(' ')));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8(',')));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8(':')));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('{')));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('}')));
+        sep |= (uint64_t) (unsigned) _mm_movemask_epi8(m) << (16 * i);
+
+        m = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+        q |= (uint64_t) (unsigned) _mm_movemask_epi8(m) << (16 * i);
+
+        m = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+        b |= (uint64_t) (unsigned) _mm_movemask_epi8(m) << (16 * i);
+    }
+
+    if (b) {
+        return 0;
+    }
+
+    /* set from an opening quote to the byte before its closing quote */
+    in = q ^ (q << 1);
+    in ^= in << 2;
+    in ^= in << 4;
+    in ^= in << 8;
+    in ^= in << 16;
+    in ^= in << 32;
+
+    if (c->g_str) {
+        in = ~in;
+    }
+
+    if (ctl & in) {
+        return 0;
+    }
+
+    /* cut after: separators outside strings and closing quotes */
+    k = (sep | q) & ~in;
+    run = c->g_run;
+
+    if (k == 0) {
+        if (run + 64 > c->tok_limit) {
+            *over = 1;
+            *at = c->tok_limit - run;
+            return 1;
+        }
+
+        c->g_run = run + 64;
+        c->g_str = (unsigned) (in >> 63);
+
+        return 1;
+    }
+
+    /* bytes up to the first cut count, and the cut byte if a quote */
+    f = (size_t) __builtin_ctzll(k);
+
+    if (run + f + ((q >> f) & 1) > c->tok_limit) {
+        *over = 1;
+        *at = c->tok_limit - run;
+        return 1;
+    }
+
+    f = 63 - (size_t) __builtin_clzll(k);
+
+    *cut = p + f + 1;
+    c->g_run = 63 - f;
+    c->g_str = (unsigned) (in >> 63);
+
+    return 1;
+}
+
+#endif
+
+
+/*
+ * Returns the bytes scanned: all of buf, or up to its first cut point if
+ * "first" is set, or up to where the limit was hit (*over).  *cut is the
+ * last cut point in them, EXC_NONE if none.
+ */
+
+static size_t
+exc_guard(exc_conv_t *c, const unsigned char *buf, size_t len, int first,
+    size_t *cut, int *over)
+{
+    const unsigned char  *p, *end, *q, *lst;
+#if defined(__SSE2__)
+    size_t                at;
+#endif
+
+    p = buf;
+    end = buf + len;
+    lst = NULL;
+    *over = 0;
+#if defined(__SSE2__)
+    at = 0;
+#endif
+
+    while (p < end) {
+        q = end;
+
+#if defined(__SSE2__)
+        if (!first && c->tok_limit >= 64) {
+
+            while (end - p >= 64 && !c->g_esc) {
+                if (!exc_guard_block(c, p, &lst, over, &at)) {
+                    break;
+                }
+
+                if (*over) {
+                    p += at;
+                    goto done;
+                }
+
+                p += 64;
+            }
+
+            if (end - p >= 64) {
+                /* one block for the byte loop */
+                q = p + 64;
+            }
+        }
+#endif
+
+        p = exc_guard_bytes(c, p, q, first, &lst, over);
+
+        if (*over || (first && lst)) {
+            break;
+        }
+    }
+
+#if defined(__SSE2__)
+done:
+#endif
+
+    *cut = lst ? (size_t) (lst - buf) : EXC_NONE;
 
     return (size_t) (p - buf);
 }
 
 
+/* feeds yajl with bytes that end between two tokens */
+
 static int
-exc_feed_data(exc_conv_t *c, const unsigned char *buf, size_t len)
+exc_feed_tokens(exc_conv_t *c, const unsigned char *buf, size_t len)
 {
-    size_t                n, seg;
+    size_t                seg;
     const unsigned char  *nl;
 
-    n = exc_guard(c, buf, len);
-
     if (!c->ndjson) {
-        if (n && exc_parse(c, buf, n) != EXC_OK) {
+        return exc_parse(c, buf, len);
+    }
+
+    while (len) {
+        nl = memchr(buf, '\n', len);
+        seg = nl ? (size_t) (nl - buf) + 1 : len;
+
+        if (exc_parse(c, buf, seg) != EXC_OK) {
             return c->rc;
         }
 
-    } else {
-        while (n) {
-            nl = memchr(buf, '\n', n);
-            seg = nl ? (size_t) (nl - buf) + 1 : n;
-
-            if (exc_parse(c, buf, seg) != EXC_OK) {
-                return c->rc;
-            }
-
-            if (nl && exc_line_end(c) != EXC_OK) {
-                return c->rc;
-            }
-
-            buf += seg;
-            len -= seg;
-            n -= seg;
+        if (nl && exc_line_end(c) != EXC_OK) {
+            return c->rc;
         }
+
+        buf += seg;
+        len -= seg;
     }
 
-    if (n < len) {
-        exc_fail(c, EXC_BAD, c->pos, "string or number too long (over %zu "
-                 "bytes of JSON text, max_cell %zu bytes)", c->tok_limit,
-                 c->opt.max_cell);
+    return EXC_OK;
+}
+
+
+static int
+exc_carry(exc_conv_t *c, const unsigned char *buf, size_t len)
+{
+    void  *p;
+
+    if (len == 0) {
+        return EXC_OK;
     }
+
+    p = exc_grow(c->carry, &c->carry_cap, c->carry_len + len, 1, 256);
+    if (p == NULL) {
+        exc_oom(c);
+        return c->rc;
+    }
+
+    c->carry = p;
+
+    memcpy(c->carry + c->carry_len, buf, len);
+    c->carry_len += len;
+
+    return EXC_OK;
+}
+
+
+/*
+ * yajl gets the input cut only between tokens; the token cut by the end
+ * of a chunk waits in the carry buffer (at most about 2 * tok_limit bytes)
+ * until it is complete.  Left to itself, yajl would buffer it too, but it
+ * then rescans the whole token on every chunk and, for some errors,
+ * reports an offset that depends on where the chunk began.
+ */
+
+static int
+exc_feed_data(exc_conv_t *c, const unsigned char *buf, size_t len)
+{
+    int       over;
+    size_t    n, cut;
+    uint64_t  at;
+
+    at = c->in_pos;
+    c->in_pos += len;
+
+    if (c->carry_len) {
+        n = exc_guard(c, buf, len, 1, &cut, &over);
+
+        if (over) {
+            goto over;
+        }
+
+        if (cut == EXC_NONE) {
+            return exc_carry(c, buf, n);
+        }
+
+        if (exc_carry(c, buf, cut) != EXC_OK
+            || exc_feed_tokens(c, c->carry, c->carry_len) != EXC_OK)
+        {
+            return c->rc;
+        }
+
+        c->carry_len = 0;
+        buf += cut;
+        len -= cut;
+        at += cut;
+    }
+
+    n = exc_guard(c, buf, len, 0, &cut, &over);
+
+    if (cut != EXC_NONE) {
+        if (exc_feed_tokens(c, buf, cut) != EXC_OK) {
+            return c->rc;
+        }
+
+        buf += cut;
+        n -= cut;
+        at += cut;
+    }
+
+    if (!over) {
+        return exc_carry(c, buf, n);
+    }
+
+over:
+
+    exc_fail(c, EXC_BAD, at + n, "string or number too long (over %zu "
+             "bytes of JSON text, max_cell %zu bytes)", c->tok_limit,
+             c->opt.max_cell);
 
     return c->rc;
 }
@@ -1573,6 +2031,7 @@ exc_feed_bom(exc_conv_t *c, const unsigned char *buf, size_t len)
         if (c->bom_held == 3) {
             c->bom_done = 1;
             c->pos = 3;
+            c->in_pos = 3;
 
         } else if (len == 0) {
             /* may still be a BOM */
@@ -1648,12 +2107,22 @@ exc_finish(exc_conv_t *c)
         }
     }
 
-    if (!c->g_nonws) {
+    /* yajl never holds a partial token: see exc_feed_data() */
+    if (c->values == 0 && c->carry_len == 0) {
         if (!c->ndjson) {
             exc_fail(c, EXC_BAD, 0, "empty report");
         }
 
         return c->rc;
+    }
+
+    /* the last token, cut by the end of the input */
+    if (c->carry_len) {
+        if (exc_feed_tokens(c, c->carry, c->carry_len) != EXC_OK) {
+            return c->rc;
+        }
+
+        c->carry_len = 0;
     }
 
     c->base = c->pos;
@@ -1694,8 +2163,10 @@ exc_parser_open(exc_conv_t *c)
     c->bom_done = 0;
     c->g_str = 0;
     c->g_esc = 0;
-    c->g_nonws = 0;
     c->g_run = 0;
+    c->in_pos = 0;
+    c->carry_len = 0;
+    c->values = 0;
     c->line = 1;
     c->line_values = 0;
     c->depth = 0;
@@ -1771,6 +2242,7 @@ exc_destroy(exc_conv_t *c)
         yajl_gen_free(c->gen);
     }
 
+    free(c->carry);
     free(c->path);
     free(c->cols);
     free(c->names);
@@ -1830,7 +2302,8 @@ exc_emit_begin(exc_conv_t *c, exc_write_pt write, void *data)
     }
 
     if (c->phase != EXC_PHASE_SCANNED || write == NULL) {
-        exc_fail(c, EXC_ERROR, 0, "exc_emit_begin() out of order");
+        exc_fail(c, EXC_ERROR, 0, "exc_emit_begin() out of order or "
+                 "without a write callback");
         return c->rc;
     }
 
@@ -1840,8 +2313,9 @@ exc_emit_begin(exc_conv_t *c, exc_write_pt write, void *data)
     c->out = malloc(EXC_OUT_SIZE);
     c->slots = calloc(c->ncols ? c->ncols : 1, sizeof(exc_slot_t));
 
-    if (c->out == NULL || c->slots == NULL
-        || exc_reserve((void **) &c->row, &c->row_cap, 1, 1, 4096) != 0
+    c->row = exc_grow(c->row, &c->row_cap, 1, 1, 4096);
+
+    if (c->out == NULL || c->slots == NULL || c->row == NULL
         || exc_parser_open(c) != 0)
     {
         exc_oom(c);

@@ -22,6 +22,9 @@ static ngx_int_t ngx_http_export_delete(ngx_http_request_t *r,
 static ngx_int_t ngx_http_export_answer(ngx_http_request_t *r,
     ngx_http_export_ctx_t *ctx, ngx_uint_t status);
 static ngx_int_t ngx_http_export_not_found(ngx_http_request_t *r);
+static ngx_int_t ngx_http_export_quota_exceeded(ngx_http_request_t *r,
+    ngx_http_export_loc_conf_t *elcf, ngx_http_export_quota_t *limit,
+    ngx_uint_t reason, time_t retry_after);
 static ngx_int_t ngx_http_export_add_header(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
 static void ngx_http_export_remove_paths(ngx_http_export_zone_t *zone,
@@ -152,13 +155,17 @@ static ngx_int_t
 ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
     ngx_http_export_ctx_t *ctx)
 {
-    u_char                   id[16], *p;
-    ngx_str_t                source, path, msg, value;
-    ngx_uint_t               count;
-    ngx_array_t              paths;
-    ngx_file_info_t          fi;
-    ngx_http_export_zone_t  *zone;
-    ngx_http_export_task_t  *task;
+    u_char                       id[16], *p;
+    time_t                       retry_after;
+    ngx_int_t                    rc;
+    ngx_str_t                    source, path, msg, value;
+    ngx_uint_t                   count, reason;
+    ngx_http_export_quota_t     *limit;
+    ngx_http_export_quota_ref_t  refs[NGX_HTTP_EXPORT_QUOTAS_MAX];
+    ngx_array_t                  paths;
+    ngx_file_info_t              fi;
+    ngx_http_export_zone_t      *zone;
+    ngx_http_export_task_t      *task;
 
     zone = elcf->shm_zone->data;
 
@@ -231,11 +238,24 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
         return ngx_http_export_answer(r, ctx, NGX_HTTP_ACCEPTED);
     }
 
+    rc = ngx_http_export_quota_charge(r, elcf, refs, &retry_after, &limit,
+                                      &reason);
+
+    if (rc != NGX_OK) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_export_remove_paths(zone, &paths, r->connection->log);
+
+        if (rc == NGX_BUSY) {
+            return ngx_http_export_quota_exceeded(r, elcf, limit, reason,
+                                                  retry_after);
+        }
+
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (task) {
         /* a finished export of the run is replaced by the new one */
-
         ngx_http_export_task_path(task, &paths);
-
         ngx_http_export_task_remove(zone, task);
     }
 
@@ -259,6 +279,10 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
     if (task) {
         task->state = NGX_HTTP_EXPORT_QUEUED;
         task->running = 1;
+        ngx_memcpy(task->quota, refs, sizeof(refs));
+
+    } else {
+        ngx_http_export_quota_release(refs);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -413,6 +437,7 @@ ngx_http_export_answer(ngx_http_request_t *r, ngx_http_export_ctx_t *ctx,
     ngx_str_t                    value;
     ngx_http_export_zone_t      *zone;
     ngx_http_export_task_t      *task;
+    ngx_http_export_loc_conf_t  *elcf;
     ngx_http_export_snapshot_t   snap;
 
     zone = ctx->shm_zone->data;
@@ -432,6 +457,12 @@ ngx_http_export_answer(ngx_http_request_t *r, ngx_http_export_ctx_t *ctx,
     }
 
     if (status == NGX_HTTP_ACCEPTED) {
+        elcf = ngx_http_get_module_loc_conf(r, ngx_http_export_module);
+
+        if (ngx_http_export_quota_headers(r, elcf) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         /*
          * The status URL is this one without the query.  It is a plain
          * header, not headers_out.location, so nginx keeps it relative:
@@ -461,6 +492,69 @@ ngx_http_export_answer(ngx_http_request_t *r, ngx_http_export_ctx_t *ctx,
     }
 
     return ngx_http_export_send_task(r, &snap, status);
+}
+
+
+static ngx_int_t
+ngx_http_export_quota_exceeded(ngx_http_request_t *r,
+    ngx_http_export_loc_conf_t *elcf, ngx_http_export_quota_t *limit,
+    ngx_uint_t reason, time_t retry_after)
+{
+    u_char     *p;
+    ngx_str_t   msg, args[3];
+
+    args[0] = limit->shm_zone->shm.name;
+
+    p = ngx_pnalloc(r->pool, 2 * NGX_INT_T_LEN + 256);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    switch (reason) {
+
+    case NGX_HTTP_EXPORT_QUOTA_ACTIVE:
+        ngx_str_set(&args[1], "active");
+        args[2].data = p;
+        p = ngx_sprintf(p, "%ui", limit->active);
+        args[2].len = p - args[2].data;
+
+        msg.data = p;
+        p = ngx_sprintf(p, "too many exports under way for this client: "
+                        "at most %ui at once", limit->active);
+        msg.len = p - msg.data;
+        break;
+
+    case NGX_HTTP_EXPORT_QUOTA_RATE:
+        ngx_str_set(&args[1], "rate");
+        args[2].data = p;
+        p = ngx_sprintf(p, "%ui/%c", limit->rate,
+                        limit->period == 1000 ? 's'
+                        : limit->period == 60000 ? 'm' : 'h');
+        args[2].len = p - args[2].data;
+
+        msg.data = p;
+        p = ngx_sprintf(p, "too many new exports for this client: at most "
+                        "%ui per %s", limit->rate,
+                        limit->period == 1000 ? "second"
+                        : limit->period == 60000 ? "minute" : "hour");
+        msg.len = p - msg.data;
+        break;
+
+    default: /* NGX_HTTP_EXPORT_QUOTA_FULL */
+        ngx_str_set(&args[1], "zone");
+        ngx_str_set(&args[2], "full");
+        ngx_str_set(&msg, "the quota zone has no room for another client");
+        break;
+    }
+
+    if (ngx_http_export_quota_headers(r, elcf) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_export_send_error(r, 429, "EXPORT_QUOTA_EXCEEDED", &msg,
+               "Wait for the time in Retry-After, or for one of your "
+               "exports to finish, then start the export again.",
+               args, 3, retry_after);
 }
 
 

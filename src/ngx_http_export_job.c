@@ -948,6 +948,8 @@ ngx_http_export_finish(ngx_http_export_job_t *job, ngx_int_t rc)
     task->running = 0;
     job->zone->sh->version++;
 
+    ngx_http_export_quota_release(task->quota);
+
     if (task->detached || rc == NGX_DECLINED) {
         /* deleted while it ran: nothing of it stays */
 

@@ -50,6 +50,20 @@ static ngx_command_t  ngx_http_export_commands[] = {
       0,
       NULL },
 
+    { ngx_string("export_quota_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_export_quota_zone,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("export_quota"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_export_quota,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("export_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_export_handler_directive,
@@ -280,6 +294,7 @@ ngx_http_export_create_loc_conf(ngx_conf_t *cf)
     elcf->csv_bom = NGX_CONF_UNSET;
     elcf->max_report_size = NGX_CONF_UNSET_SIZE;
     elcf->max_columns = NGX_CONF_UNSET_UINT;
+    elcf->quotas = NGX_CONF_UNSET_PTR;
 
     return elcf;
 }
@@ -307,6 +322,13 @@ ngx_http_export_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->max_report_size, prev->max_report_size,
                               (size_t) 1024 * 1024 * 1024);
     ngx_conf_merge_uint_value(conf->max_columns, prev->max_columns, 2048);
+    ngx_conf_merge_ptr_value(conf->quotas, prev->quotas, NULL);
+
+    if (conf->quotas
+        && ngx_http_export_quota_check(cf, conf->quotas) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->link_key.data == NULL) {
         conf->link_key = prev->link_key;

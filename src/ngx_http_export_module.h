@@ -29,6 +29,11 @@
 #define NGX_HTTP_EXPORT_WARN_REPORT     128
 #define NGX_HTTP_EXPORT_WARN_REASON     192
 #define NGX_HTTP_EXPORT_ERROR_LEN       256
+#define NGX_HTTP_EXPORT_QUOTAS_MAX      4     /* export_quota per location */
+
+#define NGX_HTTP_EXPORT_QUOTA_ACTIVE    1
+#define NGX_HTTP_EXPORT_QUOTA_RATE      2
+#define NGX_HTTP_EXPORT_QUOTA_FULL      3
 
 
 /* task states, in the order a task goes through them */
@@ -56,6 +61,22 @@ typedef enum {
     NGX_HTTP_EXPORT_DOWNLOAD,     /* export_download: signed links */
     NGX_HTTP_EXPORT_DATA          /* export_data: .../exports/data */
 } ngx_http_export_handler_e;
+
+
+/* one "export_quota" of a location */
+typedef struct {
+    ngx_shm_zone_t             *shm_zone;
+    ngx_uint_t                  active;       /* 0: no limit */
+    ngx_uint_t                  rate;         /* per period, 0: no limit */
+    ngx_msec_t                  period;
+} ngx_http_export_quota_t;
+
+
+/* an active slot a task holds in a quota zone, until it ends */
+typedef struct {
+    ngx_slab_pool_t            *shpool;
+    void                       *node;
+} ngx_http_export_quota_ref_t;
 
 
 typedef struct {
@@ -102,6 +123,8 @@ typedef struct {
 
     u_char                     *path;         /* the archive in the store */
     size_t                      path_len;
+
+    ngx_http_export_quota_ref_t quota[NGX_HTTP_EXPORT_QUOTAS_MAX];
 } ngx_http_export_task_t;
 
 
@@ -150,6 +173,8 @@ typedef struct {
     ngx_flag_t                  csv_bom;
     size_t                      max_report_size;
     ngx_uint_t                  max_columns;
+
+    ngx_array_t                *quotas;       /* ngx_http_export_quota_t */
 } ngx_http_export_loc_conf_t;
 
 
@@ -216,6 +241,19 @@ void ngx_http_export_expire(ngx_http_export_zone_t *zone, ngx_uint_t all,
 void ngx_http_export_touch(ngx_http_export_zone_t *zone);
 ngx_int_t ngx_http_export_unlink_files(ngx_http_export_zone_t *zone,
     ngx_thread_pool_t *tp, ngx_array_t *paths, ngx_log_t *log);
+
+/* ngx_http_export_quota.c: per-client quota */
+char *ngx_http_export_quota_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_export_quota(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_export_quota_check(ngx_conf_t *cf, ngx_array_t *quotas);
+ngx_int_t ngx_http_export_quota_charge(ngx_http_request_t *r,
+    ngx_http_export_loc_conf_t *elcf, ngx_http_export_quota_ref_t *refs,
+    time_t *retry_after, ngx_http_export_quota_t **limit,
+    ngx_uint_t *reason);
+void ngx_http_export_quota_release(ngx_http_export_quota_ref_t *refs);
+ngx_int_t ngx_http_export_quota_headers(ngx_http_request_t *r,
+    ngx_http_export_loc_conf_t *elcf);
 
 /* ngx_http_export_job.c: generation in a thread pool */
 ngx_int_t ngx_http_export_job_start(ngx_http_request_t *r,

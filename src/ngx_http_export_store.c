@@ -328,6 +328,9 @@ ngx_http_export_task_remove(ngx_http_export_zone_t *zone,
         zone->sh->version++;
     }
 
+    /* a cancelled export gives its quota slots back at once */
+    ngx_http_export_quota_release(task->quota);
+
     if (task->running) {
         task->detached = 1;
         task->cancel = 1;

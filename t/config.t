@@ -340,3 +340,123 @@ location /e {
 --- must_die
 --- error_log
 invalid value "maybe" in "export_csv_bom" directive, it must be "on" or "off"
+
+
+
+=== TEST 25: export_quota with a zone no export_quota_zone defines
+--- config
+location /e {
+    export_quota zone=nowhere active=1;
+}
+--- must_die
+--- error_log
+unknown quota zone "nowhere": no "export_quota_zone" defines it
+
+
+
+=== TEST 26: export_quota naming an export zone, not a quota zone
+--- config
+location /e {
+    export_quota zone=exports active=1;
+}
+--- must_die
+--- error_log
+unknown quota zone "exports": no "export_quota_zone" defines it
+
+
+
+=== TEST 27: export_quota with a bad rate
+--- http_config
+export_zone exports:1m;
+export_quota_zone $remote_addr zone=q:1m;
+--- config
+location /e {
+    export_quota zone=q rate=10/d;
+}
+--- must_die
+--- error_log
+invalid rate "rate=10/d": the form is rate=N/s, rate=N/m or rate=N/h
+
+
+
+=== TEST 28: export_quota with active=0
+--- http_config
+export_zone exports:1m;
+export_quota_zone $remote_addr zone=q:1m;
+--- config
+location /e {
+    export_quota zone=q active=0;
+}
+--- must_die
+--- error_log
+invalid active "active=0": a number of exports greater than 0 is expected
+
+
+
+=== TEST 29: export_quota with neither active nor rate
+--- http_config
+export_zone exports:1m;
+export_quota_zone $remote_addr zone=q:1m;
+--- config
+location /e {
+    export_quota zone=q;
+}
+--- must_die
+--- error_log
+"export_quota" must have "active" or "rate" parameter, or both
+
+
+
+=== TEST 30: export_quota_zone without a size
+--- http_config
+export_zone exports:1m;
+export_quota_zone $remote_addr zone=q;
+--- config
+--- must_die
+--- error_log
+invalid zone "zone=q": the form is zone=NAME:SIZE
+
+
+
+=== TEST 31: export_quota_zone with an unknown parameter
+--- http_config
+export_zone exports:1m;
+export_quota_zone $remote_addr zone=q:1m full=maybe;
+--- config
+--- must_die
+--- error_log
+invalid parameter "full=maybe"
+
+
+
+=== TEST 32: export_quota_zone and export_zone cannot share a name
+--- http_config
+export_zone exports:1m;
+export_quota_zone $remote_addr zone=exports:1m;
+--- config
+--- must_die
+--- error_log
+duplicate zone "exports"
+
+
+
+=== TEST 33: quotas with keys, full=open, and several per location start
+--- http_config
+export_zone exports:1m;
+export_quota_zone $remote_addr zone=by_addr:1m;
+export_quota_zone $http_authorization zone=by_user:1m full=open;
+--- config
+location ~ ^/e/(?<run_id>[^/]+)$ {
+    export_api zone=exports;
+    export_run_id $run_id;
+    export_source $TEST_NGINX_HTML_DIR/runs/$run_id;
+    export_store $TEST_NGINX_HTML_DIR/store;
+    export_thread_pool exports;
+    export_quota zone=by_addr active=2 rate=10/m;
+    export_quota zone=by_user rate=100/h;
+}
+--- request
+GET /e/x
+--- error_code: 400
+--- no_error_log
+[emerg]

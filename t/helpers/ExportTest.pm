@@ -52,6 +52,11 @@ sub start_nginx {
         close $fh;
     }
 
+    # @ROOT@ in the configuration parts stands for the server root
+    for my $k (qw(main http server api)) {
+        $o{$k} =~ s/\@ROOT\@/$root/g if defined $o{$k};
+    }
+
     my $workers = $o{workers} || 2;
     my $user = $> == 0 ? "user root;\n" : '';
     my $load = join '', map { "load_module $_;\n" } @modules;
