@@ -1950,10 +1950,11 @@ exc_carry(exc_conv_t *c, const unsigned char *buf, size_t len)
 
 /*
  * yajl gets the input cut only between tokens; the token cut by the end
- * of a chunk waits in the carry buffer (at most about 2 * tok_limit bytes)
- * until it is complete.  Left to itself, yajl would buffer it too, but it
- * then rescans the whole token on every chunk and, for some errors,
- * reports an offset that depends on where the chunk began.
+ * of a chunk waits in the carry buffer (at most tok_limit bytes, all
+ * since the last cut point) until it is complete.  Left to itself, yajl
+ * would buffer it too, but it then rescans the whole token on every chunk
+ * and, for some errors, reports an offset that depends on where the chunk
+ * began.
  */
 
 static int
