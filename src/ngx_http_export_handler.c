@@ -159,7 +159,8 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
     time_t                       retry_after;
     ngx_int_t                    rc;
     ngx_str_t                    source, path, msg, value;
-    ngx_uint_t                   count, reason;
+    ngx_uint_t                   count, reason, start;
+    ngx_http_export_spec_t       spec;
     ngx_http_export_quota_t     *limit;
     ngx_http_export_quota_ref_t  refs[NGX_HTTP_EXPORT_QUOTAS_MAX];
     ngx_array_t                  paths;
@@ -259,8 +260,19 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
         ngx_http_export_task_remove(zone, task);
     }
 
+    spec.source = source;
+    spec.store = elcf->store;
+    spec.thread_pool = elcf->thread_pool_name;
+    spec.level = elcf->level;
+    spec.ttl = elcf->ttl;
+    spec.max_report_size = elcf->max_report_size;
+    spec.max_columns = elcf->max_columns;
+    spec.formula_guard = elcf->formula_guard;
+    spec.csv_bom = elcf->csv_bom;
+
     for ( ;; ) {
-        task = ngx_http_export_task_create(zone, ctx->run_bin, id, &path);
+        task = ngx_http_export_task_create(zone, ctx->run_bin, id, &path,
+                                           &spec);
 
         if (task) {
             break;
@@ -276,10 +288,23 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
         }
     }
 
+    start = 0;
+
     if (task) {
-        task->state = NGX_HTTP_EXPORT_QUEUED;
-        task->running = 1;
         ngx_memcpy(task->quota, refs, sizeof(refs));
+
+        if (zone->sh->max_running == 0
+            || zone->sh->running < zone->sh->max_running)
+        {
+            task->state = NGX_HTTP_EXPORT_QUEUED;
+            task->running = 1;
+            zone->sh->running++;
+            start = 1;
+
+        } else {
+            /* it waits NOT_STARTED; any worker starts it when a slot frees */
+            ngx_queue_insert_tail(&zone->sh->waiting, &task->waiting);
+        }
 
     } else {
         ngx_http_export_quota_release(refs);
@@ -299,9 +324,15 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
                    NULL, 0, 5);
     }
 
-    if (ngx_http_export_job_start(r, elcf, zone, task, &source) != NGX_OK) {
+    if (start
+        && ngx_http_export_job_start(zone, task, r->connection->log)
+           != NGX_OK)
+    {
+        /* nothing was lost: the client is told to come back */
+
         ngx_shmtx_lock(&zone->shpool->mutex);
         task->running = 0;
+        zone->sh->running--;
         ngx_http_export_task_remove(zone, task);
         ngx_shmtx_unlock(&zone->shpool->mutex);
 

@@ -91,15 +91,32 @@ static int ngx_http_export_zip_write(void *data, const unsigned char *buf,
 static int ngx_http_export_report_cmp(const void *a, const void *b);
 
 
+/*
+ * Hands a task to its thread pool.  Everything the job needs is in the
+ * task itself, so any worker can start any task.  The caller has made
+ * the task QUEUED and counted it in sh->running.
+ */
+
 ngx_int_t
-ngx_http_export_job_start(ngx_http_request_t *r,
-    ngx_http_export_loc_conf_t *elcf, ngx_http_export_zone_t *zone,
-    ngx_http_export_task_t *task, ngx_str_t *source)
+ngx_http_export_job_start(ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task, ngx_log_t *log)
 {
     u_char                 *p;
     ngx_pool_t             *pool;
+    ngx_thread_pool_t      *tp;
     ngx_thread_task_t      *tt;
     ngx_http_export_job_t  *job;
+    ngx_http_export_spec_t *spec;
+
+    spec = &task->spec;
+
+    tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle, &spec->thread_pool);
+    if (tp == NULL) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "export: thread pool \"%V\" is not configured",
+                      &spec->thread_pool);
+        return NGX_DECLINED;
+    }
 
     /* the job outlives the request: it has a pool of its own */
 
@@ -118,31 +135,31 @@ ngx_http_export_job_start(ngx_http_request_t *r,
     job->zone = zone;
     job->task = task;
     job->log = ngx_cycle->log;
-    job->level = elcf->level;
-    job->ttl = elcf->ttl;
+    job->level = spec->level;
+    job->ttl = spec->ttl;
 
     exc_options_init(&job->csv);
-    job->csv.formula_guard = elcf->formula_guard ? 1 : 0;
-    job->csv.bom = elcf->csv_bom ? 1 : 0;
-    job->csv.max_report_size = elcf->max_report_size;
-    job->csv.max_columns = elcf->max_columns;
+    job->csv.formula_guard = spec->formula_guard ? 1 : 0;
+    job->csv.bom = spec->csv_bom ? 1 : 0;
+    job->csv.max_report_size = spec->max_report_size;
+    job->csv.max_columns = spec->max_columns;
 
     ngx_http_export_uuid_text(job->run, task->run);
     ngx_http_export_uuid_text(job->id, task->id);
 
-    job->source = ngx_pnalloc(pool, source->len + 1);
+    job->source = ngx_pnalloc(pool, spec->source.len + 1);
     job->path = ngx_pnalloc(pool, task->path_len + 1);
-    job->tmp = ngx_pnalloc(pool, elcf->store.len + sizeof("/.export-.tmp")
+    job->tmp = ngx_pnalloc(pool, spec->store.len + sizeof("/.export-.tmp")
                                  + NGX_HTTP_EXPORT_UUID_LEN);
 
     if (job->source == NULL || job->path == NULL || job->tmp == NULL) {
         goto failed;
     }
 
-    ngx_cpystrn(job->source, source->data, source->len + 1);
+    ngx_cpystrn(job->source, spec->source.data, spec->source.len + 1);
     ngx_cpystrn(job->path, task->path, task->path_len + 1);
 
-    p = ngx_cpymem(job->tmp, elcf->store.data, elcf->store.len);
+    p = ngx_cpymem(job->tmp, spec->store.data, spec->store.len);
     p = ngx_cpymem(p, "/.export-", sizeof("/.export-") - 1);
     p = ngx_cpymem(p, job->id, NGX_HTTP_EXPORT_UUID_LEN);
     ngx_memcpy(p, ".tmp", sizeof(".tmp"));
@@ -152,11 +169,11 @@ ngx_http_export_job_start(ngx_http_request_t *r,
     tt->event.data = job;
     tt->event.log = ngx_cycle->log;
 
-    if (ngx_thread_task_post(elcf->thread_pool, tt) != NGX_OK) {
+    if (ngx_thread_task_post(tp, tt) != NGX_OK) {
         goto failed;
     }
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
                    "export: task %s of run %s queued", job->id, job->run);
 
     return NGX_OK;
@@ -166,6 +183,78 @@ failed:
     ngx_destroy_pool(pool);
 
     return NGX_ERROR;
+}
+
+
+/*
+ * Starts the oldest tasks that wait NOT_STARTED while the zone's bound
+ * on running exports allows.  Any worker does it: the one whose job just
+ * ended, and every worker from its housekeeping timer.
+ */
+
+void
+ngx_http_export_dispatch(ngx_http_export_zone_t *zone, ngx_log_t *log)
+{
+    ngx_int_t                rc;
+    ngx_queue_t             *q;
+    ngx_http_export_task_t  *task;
+
+    for ( ;; ) {
+        ngx_shmtx_lock(&zone->shpool->mutex);
+
+        if (ngx_queue_empty(&zone->sh->waiting)
+            || (zone->sh->max_running
+                && zone->sh->running >= zone->sh->max_running))
+        {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return;
+        }
+
+        q = ngx_queue_head(&zone->sh->waiting);
+        task = ngx_queue_data(q, ngx_http_export_task_t, waiting);
+
+        ngx_queue_remove(q);
+
+        task->state = NGX_HTTP_EXPORT_QUEUED;
+        task->running = 1;
+        zone->sh->running++;
+        zone->sh->version++;
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        rc = ngx_http_export_job_start(zone, task, log);
+
+        if (rc == NGX_OK) {
+            continue;
+        }
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+
+        task->running = 0;
+        zone->sh->running--;
+
+        if (task->detached) {
+            ngx_http_export_task_remove(zone, task);
+
+        } else if (rc == NGX_DECLINED) {
+            /* no such thread pool in this configuration */
+            task->state = NGX_HTTP_EXPORT_FAILED;
+            task->finished = ngx_time();
+            task->expires = task->finished + task->spec.ttl;
+            ngx_http_export_quota_release(task->quota);
+
+        } else {
+            /* the pool's queue is full: wait for the next look */
+            task->state = NGX_HTTP_EXPORT_NOT_STARTED;
+            ngx_queue_insert_head(&zone->sh->waiting, &task->waiting);
+        }
+
+        zone->sh->version++;
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        return;
+    }
 }
 
 
@@ -201,7 +290,14 @@ ngx_http_export_job_done(ngx_event_t *ev)
 {
     ngx_http_export_job_t *job = ev->data;
 
+    ngx_http_export_zone_t  *zone;
+
+    zone = job->zone;
+
     ngx_destroy_pool(job->pool);
+
+    /* a slot is free: start what waits */
+    ngx_http_export_dispatch(zone, ngx_cycle->log);
 }
 
 
@@ -946,6 +1042,7 @@ ngx_http_export_finish(ngx_http_export_job_t *job, ngx_int_t rc)
     ngx_shmtx_lock(&shpool->mutex);
 
     task->running = 0;
+    job->zone->sh->running--;
     job->zone->sh->version++;
 
     ngx_http_export_quota_release(task->quota);

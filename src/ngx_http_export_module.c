@@ -44,7 +44,7 @@ static ngx_conf_post_handler_pt  ngx_http_export_level_p =
 static ngx_command_t  ngx_http_export_commands[] = {
 
     { ngx_string("export_zone"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_export_zone,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -517,6 +517,7 @@ ngx_http_export_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     u_char                   *p;
     ssize_t                   size;
+    ngx_int_t                 n;
     ngx_str_t                *value, name, s;
     ngx_shm_zone_t           *shm_zone;
     ngx_http_export_zone_t   *zone, **zp;
@@ -574,6 +575,26 @@ ngx_http_export_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     zone->shm_zone = shm_zone;
     zone->log = &cf->cycle->new_log;
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "max_running=", 12) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        n = ngx_atoi(value[2].data + 12, value[2].len - 12);
+
+        if (n <= 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid max_running \"%V\": a number of "
+                               "exports greater than 0 is expected",
+                               &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        zone->max_running = n;
+    }
 
     shm_zone->init = ngx_http_export_init_zone;
     shm_zone->data = zone;
@@ -938,7 +959,11 @@ ngx_http_export_housekeeping(ngx_event_t *ev)
         ngx_destroy_pool(pool);
     }
 
-    if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
-        ngx_add_timer(ev, 5000);
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
     }
+
+    ngx_http_export_dispatch(zone, ev->log);
+
+    ngx_add_timer(ev, 1000);
 }

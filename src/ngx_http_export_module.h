@@ -86,6 +86,20 @@ typedef struct {
 } ngx_http_export_warning_t;
 
 
+/* what a job needs; in a task, the strings point into shared memory */
+typedef struct {
+    ngx_str_t                   source;       /* the run's directory */
+    ngx_str_t                   store;
+    ngx_str_t                   thread_pool;  /* its name */
+    ngx_int_t                   level;
+    time_t                      ttl;
+    size_t                      max_report_size;
+    ngx_uint_t                  max_columns;
+    ngx_uint_t                  formula_guard;
+    ngx_uint_t                  csv_bom;
+} ngx_http_export_spec_t;
+
+
 /*
  * One export task in the shared zone.  It is found by its run (node) and
  * by its own id (id_node); "queue" keeps tasks oldest first for expiry.
@@ -125,6 +139,13 @@ typedef struct {
     size_t                      path_len;
 
     ngx_http_export_quota_ref_t quota[NGX_HTTP_EXPORT_QUOTAS_MAX];
+
+    /*
+     * How to generate it, so that any worker can start a task that
+     * waits NOT_STARTED: strings follow the task in the same block.
+     */
+    ngx_queue_t                 waiting;      /* in sh->waiting */
+    ngx_http_export_spec_t      spec;
 } ngx_http_export_task_t;
 
 
@@ -134,9 +155,12 @@ typedef struct {
     ngx_rbtree_t                ids;
     ngx_rbtree_node_t           ids_sentinel;
     ngx_queue_t                 queue;
+    ngx_queue_t                 waiting;      /* NOT_STARTED, oldest first */
 
     ngx_atomic_t                version;      /* bumped on state changes */
     ngx_uint_t                  count;
+    ngx_uint_t                  running;      /* tasks a job holds */
+    ngx_uint_t                  max_running;  /* 0: no bound */
 
     u_char                      key[32];      /* link key if none is set */
 } ngx_http_export_shctx_t;
@@ -148,6 +172,7 @@ typedef struct {
     ngx_shm_zone_t             *shm_zone;
     ngx_thread_pool_t          *thread_pool;  /* for removals at expiry */
     ngx_str_t                   link_key;     /* export_link_secret */
+    ngx_uint_t                  max_running;
     ngx_log_t                  *log;
 } ngx_http_export_zone_t;
 
@@ -229,7 +254,8 @@ ngx_http_export_task_t *ngx_http_export_task_lookup(
 ngx_http_export_task_t *ngx_http_export_task_lookup_id(
     ngx_http_export_zone_t *zone, u_char *id);
 ngx_http_export_task_t *ngx_http_export_task_create(
-    ngx_http_export_zone_t *zone, u_char *run, u_char *id, ngx_str_t *path);
+    ngx_http_export_zone_t *zone, u_char *run, u_char *id, ngx_str_t *path,
+    ngx_http_export_spec_t *spec);
 void ngx_http_export_task_remove(ngx_http_export_zone_t *zone,
     ngx_http_export_task_t *task);
 void ngx_http_export_task_path(ngx_http_export_task_t *task,
@@ -256,9 +282,9 @@ ngx_int_t ngx_http_export_quota_headers(ngx_http_request_t *r,
     ngx_http_export_loc_conf_t *elcf);
 
 /* ngx_http_export_job.c: generation in a thread pool */
-ngx_int_t ngx_http_export_job_start(ngx_http_request_t *r,
-    ngx_http_export_loc_conf_t *elcf, ngx_http_export_zone_t *zone,
-    ngx_http_export_task_t *task, ngx_str_t *source);
+ngx_int_t ngx_http_export_job_start(ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task, ngx_log_t *log);
+void ngx_http_export_dispatch(ngx_http_export_zone_t *zone, ngx_log_t *log);
 
 /* ngx_http_export_json.c: response bodies */
 ngx_int_t ngx_http_export_send_task(ngx_http_request_t *r,

@@ -53,6 +53,7 @@ ngx_http_export_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         /* a reload: keep the old zone and every task in it */
         zone->sh = ozone->sh;
         zone->shpool = ozone->shpool;
+        zone->sh->max_running = zone->max_running;
         return NGX_OK;
     }
 
@@ -75,9 +76,12 @@ ngx_http_export_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&zone->sh->ids, &zone->sh->ids_sentinel,
                     ngx_http_export_id_rbtree_insert);
     ngx_queue_init(&zone->sh->queue);
+    ngx_queue_init(&zone->sh->waiting);
 
     zone->sh->version = 0;
     zone->sh->count = 0;
+    zone->sh->running = 0;
+    zone->sh->max_running = zone->max_running;
 
     /*
      * Links are signed with this key where no export_link_secret is set:
@@ -273,12 +277,15 @@ ngx_http_export_task_lookup_id(ngx_http_export_zone_t *zone, u_char *id)
 
 ngx_http_export_task_t *
 ngx_http_export_task_create(ngx_http_export_zone_t *zone, u_char *run,
-    u_char *id, ngx_str_t *path)
+    u_char *id, ngx_str_t *path, ngx_http_export_spec_t *spec)
 {
+    u_char                  *p;
     size_t                   size;
     ngx_http_export_task_t  *task;
 
-    size = sizeof(ngx_http_export_task_t) + path->len + 1;
+    size = sizeof(ngx_http_export_task_t) + path->len + 1
+           + spec->source.len + 1 + spec->store.len + 1
+           + spec->thread_pool.len + 1;
 
     task = ngx_slab_calloc_locked(zone->shpool, size);
 
@@ -295,10 +302,28 @@ ngx_http_export_task_create(ngx_http_export_zone_t *zone, u_char *run,
     task->state = NGX_HTTP_EXPORT_NOT_STARTED;
     task->created = ngx_time();
 
-    task->path = (u_char *) task + sizeof(ngx_http_export_task_t);
+    /* the strings, null-terminated, after the task */
+
+    p = (u_char *) task + sizeof(ngx_http_export_task_t);
+
+    task->path = p;
     task->path_len = path->len;
-    ngx_memcpy(task->path, path->data, path->len);
-    task->path[path->len] = '\0';
+    p = ngx_cpymem(p, path->data, path->len);
+    *p++ = '\0';
+
+    task->spec = *spec;
+
+    task->spec.source.data = p;
+    p = ngx_cpymem(p, spec->source.data, spec->source.len);
+    *p++ = '\0';
+
+    task->spec.store.data = p;
+    p = ngx_cpymem(p, spec->store.data, spec->store.len);
+    *p++ = '\0';
+
+    task->spec.thread_pool.data = p;
+    p = ngx_cpymem(p, spec->thread_pool.data, spec->thread_pool.len);
+    *p = '\0';
 
     ngx_rbtree_insert(&zone->sh->runs, &task->node);
     ngx_rbtree_insert(&zone->sh->ids, &task->id_node);
@@ -330,6 +355,10 @@ ngx_http_export_task_remove(ngx_http_export_zone_t *zone,
 
     /* a cancelled export gives its quota slots back at once */
     ngx_http_export_quota_release(task->quota);
+
+    if (task->state == NGX_HTTP_EXPORT_NOT_STARTED && !task->running) {
+        ngx_queue_remove(&task->waiting);
+    }
 
     if (task->running) {
         task->detached = 1;
