@@ -28,7 +28,8 @@ TEST_ENV    = TEST_NGINX_BINARY=$(NGINX) \
               EXPORT_MODULE=$(CURDIR)/$(MODULE) \
               $(if $(PERL_LIB),PERL5LIB=$(CURDIR)/$(PERL_LIB))
 
-.PHONY: all deps build run test test-unit test-nginx test-full clean
+.PHONY: all deps build run test test-unit test-nginx test-full bench fuzz \
+        clean
 
 all: build
 
@@ -75,6 +76,21 @@ test-nginx: build
 
 test-full: export EXPORT_TEST_FULL=1
 test-full: test
+
+# speed and memory, measured side by side in one run (not timed tests)
+bench: build $(UNIT_BIN)/zipcat
+	@util/deps.sh --bench
+	@for b in t/bench/*.sh; do echo "== $$b"; $(TEST_ENV) bash $$b || exit 1; done
+
+# the converter under libFuzzer: FUZZ_SECONDS (default 600)
+FUZZ_SECONDS ?= 600
+fuzz:
+	@util/deps.sh --fuzz
+	@mkdir -p $(BUILD)/fuzz/corpus
+	clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
+		t/fuzz/fuzz_csv.c src/ngx_export_csv.c -lyajl -o $(BUILD)/fuzz/fuzz_csv
+	cd $(BUILD)/fuzz && ./fuzz_csv -max_total_time=$(FUZZ_SECONDS) \
+		-print_final_stats=1 corpus $(CURDIR)/t/fuzz/corpus_csv
 
 clean:
 	rm -rf $(BUILD) $(UNIT_BIN) t/servroot*
