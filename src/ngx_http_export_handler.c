@@ -296,9 +296,7 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
         if (zone->sh->max_running == 0
             || zone->sh->running < zone->sh->max_running)
         {
-            task->state = NGX_HTTP_EXPORT_QUEUED;
-            task->running = 1;
-            zone->sh->running++;
+            ngx_http_export_task_run(zone, task);
             start = 1;
 
         } else {
@@ -331,8 +329,7 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
         /* nothing was lost: the client is told to come back */
 
         ngx_shmtx_lock(&zone->shpool->mutex);
-        task->running = 0;
-        zone->sh->running--;
+        ngx_http_export_task_stop(zone, task);
         ngx_http_export_task_remove(zone, task);
         ngx_shmtx_unlock(&zone->shpool->mutex);
 

@@ -187,6 +187,112 @@ failed:
 
 
 /*
+ * A worker that died (SIGKILL, a crash) never finishes its jobs.  Every
+ * worker looks for jobs whose worker is gone: the task starts again from
+ * the beginning, up to NGX_HTTP_EXPORT_ATTEMPTS times, then is FAILED
+ * with an error that says why.
+ */
+
+void
+ngx_http_export_reap(ngx_http_export_zone_t *zone, ngx_log_t *log)
+{
+    u_char                   run[NGX_HTTP_EXPORT_UUID_LEN];
+    u_char                   id[NGX_HTTP_EXPORT_UUID_LEN];
+    u_char                   ref[NGX_HTTP_EXPORT_UUID_LEN];
+    time_t                   now;
+    ngx_pid_t                pid;
+    ngx_uint_t               attempts, failed;
+    ngx_queue_t             *q, *next;
+    ngx_http_export_task_t  *task;
+
+    static u_char  msg[] = "the nginx worker generating the export died "
+                           "on every attempt";
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (q = ngx_queue_head(&zone->sh->jobs);
+         q != ngx_queue_sentinel(&zone->sh->jobs);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        task = ngx_queue_data(q, ngx_http_export_task_t, waiting);
+
+        if (task->pid == ngx_pid
+            || kill(task->pid, 0) == 0 || ngx_errno != NGX_ESRCH)
+        {
+            continue;
+        }
+
+        pid = task->pid;
+        attempts = task->attempts;
+        ngx_http_export_uuid_text(run, task->run);
+        ngx_http_export_uuid_text(id, task->id);
+
+        ngx_http_export_task_stop(zone, task);
+
+        if (task->detached) {
+            ngx_http_export_task_remove(zone, task);
+            continue;
+        }
+
+        failed = (attempts >= NGX_HTTP_EXPORT_ATTEMPTS);
+
+        if (!failed) {
+            task->state = NGX_HTTP_EXPORT_NOT_STARTED;
+            ngx_queue_insert_head(&zone->sh->waiting, &task->waiting);
+
+        } else {
+            now = ngx_time();
+
+            ngx_http_export_uuid(task->ref);
+            ngx_http_export_uuid_text(ref, task->ref);
+
+            task->error = ngx_slab_alloc_locked(zone->shpool,
+                                                sizeof(msg) - 1);
+            if (task->error) {
+                ngx_memcpy(task->error, msg, sizeof(msg) - 1);
+                task->error_len = sizeof(msg) - 1;
+            }
+
+            task->state = NGX_HTTP_EXPORT_FAILED;
+            task->finished = now;
+            task->expires = now + task->spec.ttl;
+
+            ngx_http_export_quota_release(task->quota);
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        if (failed) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "export: task %*s of run %*s failed: worker %P "
+                          "died during attempt %ui of %d "
+                          "(referenceToken: %*s)",
+                          (size_t) NGX_HTTP_EXPORT_UUID_LEN, id,
+                          (size_t) NGX_HTTP_EXPORT_UUID_LEN, run,
+                          pid, attempts, NGX_HTTP_EXPORT_ATTEMPTS,
+                          (size_t) NGX_HTTP_EXPORT_UUID_LEN, ref);
+
+        } else {
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "export: task %*s of run %*s: worker %P died "
+                          "during attempt %ui of %d; it starts again",
+                          (size_t) NGX_HTTP_EXPORT_UUID_LEN, id,
+                          (size_t) NGX_HTTP_EXPORT_UUID_LEN, run,
+                          pid, attempts, NGX_HTTP_EXPORT_ATTEMPTS);
+        }
+
+        /* the queue may have changed while unlocked: look again */
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+        next = ngx_queue_head(&zone->sh->jobs);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
  * Starts the oldest tasks that wait NOT_STARTED while the zone's bound
  * on running exports allows.  Any worker does it: the one whose job just
  * ended, and every worker from its housekeeping timer.
@@ -214,11 +320,7 @@ ngx_http_export_dispatch(ngx_http_export_zone_t *zone, ngx_log_t *log)
         task = ngx_queue_data(q, ngx_http_export_task_t, waiting);
 
         ngx_queue_remove(q);
-
-        task->state = NGX_HTTP_EXPORT_QUEUED;
-        task->running = 1;
-        zone->sh->running++;
-        zone->sh->version++;
+        ngx_http_export_task_run(zone, task);
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -230,8 +332,8 @@ ngx_http_export_dispatch(ngx_http_export_zone_t *zone, ngx_log_t *log)
 
         ngx_shmtx_lock(&zone->shpool->mutex);
 
-        task->running = 0;
-        zone->sh->running--;
+        ngx_http_export_task_stop(zone, task);
+        task->attempts--;
 
         if (task->detached) {
             ngx_http_export_task_remove(zone, task);
@@ -249,8 +351,6 @@ ngx_http_export_dispatch(ngx_http_export_zone_t *zone, ngx_log_t *log)
             ngx_queue_insert_head(&zone->sh->waiting, &task->waiting);
         }
 
-        zone->sh->version++;
-
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
         return;
@@ -264,6 +364,7 @@ ngx_http_export_job_thread(void *data, ngx_log_t *log)
     ngx_http_export_job_t *job = data;
 
     ngx_int_t                rc;
+    ngx_uint_t               attempt;
     ngx_http_export_task_t  *task;
 
     task = job->task;
@@ -275,7 +376,13 @@ ngx_http_export_job_thread(void *data, ngx_log_t *log)
         job->zone->sh->version++;
     }
 
+    attempt = task->attempts;
+
     ngx_shmtx_unlock(&job->zone->shpool->mutex);
+
+    ngx_log_error(NGX_LOG_INFO, job->log, 0,
+                  "export: task %s of run %s: attempt %ui started",
+                  job->id, job->run, attempt);
 
     rc = task->cancel ? NGX_DECLINED : ngx_http_export_generate(job);
 
@@ -317,7 +424,8 @@ ngx_http_export_generate(ngx_http_export_job_t *job)
         return ngx_http_export_fail(job, 0, "out of memory");
     }
 
-    fd = open((char *) job->tmp, O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC, 0644);
+    /* a file left by an attempt whose worker died is written over */
+    fd = open((char *) job->tmp, O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC, 0644);
     if (fd == -1) {
         return ngx_http_export_fail(job, ngx_errno,
                                     "cannot create the archive in the "
@@ -1041,9 +1149,7 @@ ngx_http_export_finish(ngx_http_export_job_t *job, ngx_int_t rc)
 
     ngx_shmtx_lock(&shpool->mutex);
 
-    task->running = 0;
-    job->zone->sh->running--;
-    job->zone->sh->version++;
+    ngx_http_export_task_stop(job->zone, task);
 
     ngx_http_export_quota_release(task->quota);
 

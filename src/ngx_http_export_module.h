@@ -30,6 +30,7 @@
 #define NGX_HTTP_EXPORT_WARN_REASON     192
 #define NGX_HTTP_EXPORT_ERROR_LEN       256
 #define NGX_HTTP_EXPORT_QUOTAS_MAX      4     /* export_quota per location */
+#define NGX_HTTP_EXPORT_ATTEMPTS        3     /* starts before FAILED */
 
 #define NGX_HTTP_EXPORT_QUOTA_ACTIVE    1
 #define NGX_HTTP_EXPORT_QUOTA_RATE      2
@@ -122,6 +123,8 @@ typedef struct {
     ngx_uint_t                  state;
     ngx_uint_t                  running;      /* a job holds the task */
     ngx_uint_t                  detached;     /* deleted while running */
+    ngx_pid_t                   pid;          /* the worker of the job */
+    ngx_uint_t                  attempts;     /* jobs started */
 
     time_t                      created;
     time_t                      finished;
@@ -144,7 +147,7 @@ typedef struct {
      * How to generate it, so that any worker can start a task that
      * waits NOT_STARTED: strings follow the task in the same block.
      */
-    ngx_queue_t                 waiting;      /* in sh->waiting */
+    ngx_queue_t                 waiting;      /* sh->waiting or sh->jobs */
     ngx_http_export_spec_t      spec;
 } ngx_http_export_task_t;
 
@@ -156,6 +159,7 @@ typedef struct {
     ngx_rbtree_node_t           ids_sentinel;
     ngx_queue_t                 queue;
     ngx_queue_t                 waiting;      /* NOT_STARTED, oldest first */
+    ngx_queue_t                 jobs;         /* tasks a job holds */
 
     ngx_atomic_t                version;      /* bumped on state changes */
     ngx_uint_t                  count;
@@ -285,6 +289,11 @@ ngx_int_t ngx_http_export_quota_headers(ngx_http_request_t *r,
 ngx_int_t ngx_http_export_job_start(ngx_http_export_zone_t *zone,
     ngx_http_export_task_t *task, ngx_log_t *log);
 void ngx_http_export_dispatch(ngx_http_export_zone_t *zone, ngx_log_t *log);
+void ngx_http_export_task_run(ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task);
+void ngx_http_export_task_stop(ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task);
+void ngx_http_export_reap(ngx_http_export_zone_t *zone, ngx_log_t *log);
 
 /* ngx_http_export_json.c: response bodies */
 ngx_int_t ngx_http_export_send_task(ngx_http_request_t *r,

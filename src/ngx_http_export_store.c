@@ -77,6 +77,7 @@ ngx_http_export_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                     ngx_http_export_id_rbtree_insert);
     ngx_queue_init(&zone->sh->queue);
     ngx_queue_init(&zone->sh->waiting);
+    ngx_queue_init(&zone->sh->jobs);
 
     zone->sh->version = 0;
     zone->sh->count = 0;
@@ -483,6 +484,38 @@ ngx_http_export_expire(ngx_http_export_zone_t *zone, ngx_uint_t evict,
             return;
         }
     }
+}
+
+
+/* a job takes the task: it counts against max_running until it ends */
+
+void
+ngx_http_export_task_run(ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task)
+{
+    task->state = NGX_HTTP_EXPORT_QUEUED;
+    task->running = 1;
+    task->pid = ngx_pid;
+    task->attempts++;
+
+    ngx_queue_insert_tail(&zone->sh->jobs, &task->waiting);
+
+    zone->sh->running++;
+    zone->sh->version++;
+}
+
+
+/* the job let go of the task */
+
+void
+ngx_http_export_task_stop(ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task)
+{
+    task->running = 0;
+    ngx_queue_remove(&task->waiting);
+
+    zone->sh->running--;
+    zone->sh->version++;
 }
 
 

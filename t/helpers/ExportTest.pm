@@ -45,6 +45,9 @@ sub start_nginx {
     remove_tree($root) unless $o{keep};
     make_path("$root/conf", "$root/logs", "$root/runs", "$root/store");
 
+    # workers that are not root write the store too
+    chmod 0777, "$root/store";
+
     # files the configuration needs before the start (keys, ...)
     for my $f (keys %{ $o{files} || {} }) {
         open my $fh, '>:raw', "$root/$f" or die "$root/$f: $!";
@@ -58,7 +61,7 @@ sub start_nginx {
     }
 
     my $workers = $o{workers} || 2;
-    my $user = $> == 0 ? "user root;\n" : '';
+    my $user = ($> == 0 && ($o{root_user} // 1)) ? "user root;\n" : '';
     my $load = join '', map { "load_module $_;\n" } @modules;
     my $conf = <<"CONF";
 $load${user}worker_processes $workers;
@@ -77,7 +80,8 @@ http {
     server {
         listen 127.0.0.1:$port reuseport;
         add_header X-Worker \$pid always;
-@{[ $o{server} || default_locations($root, $o{api} || '') ]}
+@{[ $o{server} || default_locations($root, $o{api} || '',
+                                    $o{store} || "$root/store") ]}
     }
 }
 CONF
@@ -103,13 +107,13 @@ CONF
 }
 
 sub default_locations {
-    my ($root, $api) = @_;
+    my ($root, $api, $store) = @_;
     return <<"LOC";
         location ~ ^/v1/system/check-sets/(?<run_id>[^/]+)/exports\$ {
             export_api zone=exports;
             export_run_id \$run_id;
             export_source $root/runs/\$run_id;
-            export_store $root/store;
+            export_store $store;
             export_thread_pool exports;
             export_link_ttl 30s;
             $api
