@@ -65,6 +65,7 @@ typedef struct {
     u_char                      error[NGX_HTTP_EXPORT_ERROR_LEN];
     size_t                      error_len;
     ngx_err_t                   err;
+    u_char                      buf_meta[NGX_MAX_PATH];
 } ngx_http_export_job_t;
 
 
@@ -86,6 +87,8 @@ static ngx_int_t ngx_http_export_fail(ngx_http_export_job_t *job,
 static void ngx_http_export_finish(ngx_http_export_job_t *job,
     ngx_int_t rc);
 static void ngx_http_export_job_free(ngx_http_export_job_t *job);
+static ngx_int_t ngx_http_export_job_meta(ngx_http_export_job_t *job,
+    ngx_uint_t state, u_char *ref);
 static int ngx_http_export_zip_write(void *data, const unsigned char *buf,
     size_t len);
 static int ngx_http_export_report_cmp(const void *a, const void *b);
@@ -383,6 +386,9 @@ ngx_http_export_job_thread(void *data, ngx_log_t *log)
     ngx_log_error(NGX_LOG_INFO, job->log, 0,
                   "export: task %s of run %s: attempt %ui started",
                   job->id, job->run, attempt);
+
+    /* if nginx stops now, a restart reports the export FAILED */
+    (void) ngx_http_export_job_meta(job, NGX_HTTP_EXPORT_IN_PROGRESS, NULL);
 
     rc = task->cancel ? NGX_DECLINED : ngx_http_export_generate(job);
 
@@ -1134,8 +1140,25 @@ ngx_http_export_finish(ngx_http_export_job_t *job, ngx_int_t rc)
     shpool = job->zone->shpool;
     now = time(NULL);
 
+    if (rc == NGX_OK || rc == NGX_ERROR) {
+        if (rc == NGX_ERROR) {
+            ngx_http_export_uuid(bref);
+        }
+
+        if (ngx_http_export_job_meta(job, rc == NGX_OK
+                                          ? NGX_HTTP_EXPORT_COMPLETED
+                                          : NGX_HTTP_EXPORT_FAILED,
+                                     bref)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_WARN, job->log, 0,
+                          "export: task %s of run %s: its metadata could "
+                          "not be written; a restart will not find it",
+                          job->id, job->run);
+        }
+    }
+
     if (rc == NGX_ERROR) {
-        ngx_http_export_uuid(bref);
         ngx_http_export_uuid_text(ref, bref);
 
         ngx_log_error(NGX_LOG_ERR, job->log, job->err,
@@ -1173,6 +1196,17 @@ ngx_http_export_finish(ngx_http_export_job_t *job, ngx_int_t rc)
             ngx_log_error(NGX_LOG_CRIT, job->log, ngx_errno,
                           "export: task %s: " ngx_delete_file_n
                           " \"%s\" failed", job->id, job->path);
+        }
+
+        ngx_http_export_meta_path(job->buf_meta, job->path,
+                                  ngx_strlen(job->path));
+
+        if (ngx_delete_file(job->buf_meta) == NGX_FILE_ERROR
+            && ngx_errno != NGX_ENOENT)
+        {
+            ngx_log_error(NGX_LOG_CRIT, job->log, ngx_errno,
+                          "export: task %s: " ngx_delete_file_n
+                          " \"%s\" failed", job->id, job->buf_meta);
         }
 
         ngx_log_error(NGX_LOG_INFO, job->log, 0,
@@ -1223,6 +1257,41 @@ ngx_http_export_finish(ngx_http_export_job_t *job, ngx_int_t rc)
                   "%ui warnings",
                   job->id, job->run, ngx_http_export_state_name(state),
                   job->size, job->nreports, job->nwarnings);
+}
+
+
+/* the metadata beside the archive, written in the thread */
+
+static ngx_int_t
+ngx_http_export_job_meta(ngx_http_export_job_t *job, ngx_uint_t state,
+    u_char *ref)
+{
+    ngx_http_export_meta_t   m;
+    ngx_http_export_task_t  *task;
+
+    task = job->task;
+
+    m.path = job->path;
+    m.path_len = ngx_strlen(job->path);
+    m.run = task->run;
+    m.id = task->id;
+    m.ref = ref;
+    m.state = state;
+    m.created = task->created;
+    m.finished = time(NULL);
+    m.ttl = job->ttl;
+    m.size = job->size;
+    m.error.data = job->error;
+    m.error.len = job->error_len;
+    m.nwarnings = job->nwarnings;
+    m.nkept = ngx_min(job->nwarnings, NGX_HTTP_EXPORT_WARNINGS_MAX);
+    m.warnings = job->warnings;
+
+    if (m.warnings == NULL) {
+        m.nkept = 0;
+    }
+
+    return ngx_http_export_meta_write(&m, job->log);
 }
 
 

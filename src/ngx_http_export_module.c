@@ -24,6 +24,8 @@ static ngx_int_t ngx_http_export_init_process(ngx_cycle_t *cycle);
 
 static char *ngx_http_export_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_uint_t ngx_http_export_zone_resized(ngx_conf_t *cf,
+    ngx_str_t *name, size_t size);
 static char *ngx_http_export_handler_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_export_store(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -306,6 +308,8 @@ ngx_http_export_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_export_loc_conf_t *prev = parent;
     ngx_http_export_loc_conf_t *conf = child;
 
+    ngx_str_t               *s;
+    ngx_uint_t               i;
     ngx_http_export_zone_t  *zone;
 
     ngx_conf_merge_ptr_value(conf->run_id, prev->run_id, NULL);
@@ -412,6 +416,34 @@ ngx_http_export_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    /* at start, the zone takes back what its stores hold */
+
+    if (zone->stores == NULL) {
+        zone->stores = ngx_array_create(cf->pool, 1, sizeof(ngx_str_t));
+        if (zone->stores == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    s = zone->stores->elts;
+
+    for (i = 0; i < zone->stores->nelts; i++) {
+        if (s[i].len == conf->store.len
+            && ngx_strncmp(s[i].data, conf->store.data, s[i].len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == zone->stores->nelts) {
+        s = ngx_array_push(zone->stores);
+        if (s == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *s = conf->store;
+    }
+
     conf->thread_pool = ngx_thread_pool_add(cf, &conf->thread_pool_name);
     if (conf->thread_pool == NULL) {
         return NGX_CONF_ERROR;
@@ -510,6 +542,46 @@ ngx_http_export_variable(ngx_http_request_t *r,
 }
 
 
+static ngx_uint_t
+ngx_http_export_zone_resized(ngx_conf_t *cf, ngx_str_t *name, size_t size)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_shm_zone_t   *shm_zone;
+
+    if (cf->cycle->old_cycle == NULL
+        || cf->cycle->old_cycle->shared_memory.part.elts == NULL)
+    {
+        return 0;
+    }
+
+    part = &cf->cycle->old_cycle->shared_memory.part;
+    shm_zone = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            shm_zone = part->elts;
+            i = 0;
+        }
+
+        if (shm_zone[i].tag == &ngx_http_export_module
+            && shm_zone[i].shm.name.len == name->len
+            && ngx_strncmp(shm_zone[i].shm.name.data, name->data, name->len)
+               == 0
+            && shm_zone[i].init == ngx_http_export_init_zone)
+        {
+            return shm_zone[i].shm.size != size;
+        }
+    }
+}
+
+
 static char *
 ngx_http_export_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -558,6 +630,19 @@ ngx_http_export_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_export_zone_t));
     if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * nginx makes a new, empty zone when a reload changes its size; the
+     * tasks would be lost, so such a reload is refused.
+     */
+
+    if (ngx_http_export_zone_resized(cf, &name, size)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "export zone \"%V\" cannot change its size on "
+                           "reload; keep its size, or stop and start nginx "
+                           "to resize it", &name);
         return NGX_CONF_ERROR;
     }
 

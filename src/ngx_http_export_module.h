@@ -177,6 +177,7 @@ typedef struct {
     ngx_thread_pool_t          *thread_pool;  /* for removals at expiry */
     ngx_str_t                   link_key;     /* export_link_secret */
     ngx_uint_t                  max_running;
+    ngx_array_t                *stores;       /* ngx_str_t, for recovery */
     ngx_log_t                  *log;
 } ngx_http_export_zone_t;
 
@@ -271,6 +272,30 @@ void ngx_http_export_expire(ngx_http_export_zone_t *zone, ngx_uint_t all,
 void ngx_http_export_touch(ngx_http_export_zone_t *zone);
 ngx_int_t ngx_http_export_unlink_files(ngx_http_export_zone_t *zone,
     ngx_thread_pool_t *tp, ngx_array_t *paths, ngx_log_t *log);
+
+/* ngx_http_export_meta.c: metadata beside archives, recovery at start */
+typedef struct {
+    u_char                     *path;         /* the archive */
+    size_t                      path_len;
+    u_char                     *run;
+    u_char                     *id;
+    u_char                     *ref;
+    ngx_uint_t                  state;
+    time_t                      created;
+    time_t                      finished;
+    time_t                      ttl;
+    off_t                       size;
+    ngx_str_t                   error;
+    ngx_uint_t                  nwarnings;
+    ngx_uint_t                  nkept;
+    ngx_http_export_warning_t  *warnings;
+} ngx_http_export_meta_t;
+
+void ngx_http_export_meta_path(u_char *dst, u_char *zip, size_t len);
+ngx_int_t ngx_http_export_meta_write(ngx_http_export_meta_t *m,
+    ngx_log_t *log);
+void ngx_http_export_meta_recover(ngx_http_export_zone_t *zone,
+    ngx_log_t *log);
 
 /* ngx_http_export_quota.c: per-client quota */
 char *ngx_http_export_quota_zone(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -109,6 +109,9 @@ ngx_http_export_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     /* a full zone is expected and handled: no "no memory" alerts */
     zone->shpool->log_nomem = 0;
 
+    /* a start, not a reload: take back the exports the stores hold */
+    ngx_http_export_meta_recover(zone, shm_zone->shm.log);
+
     return NGX_OK;
 }
 
@@ -519,31 +522,35 @@ ngx_http_export_task_stop(ngx_http_export_zone_t *zone,
 }
 
 
-/* adds the archive of a completed task to the files to remove */
+/* adds the files of a finished task to those to remove */
 
 void
 ngx_http_export_task_path(ngx_http_export_task_t *task, ngx_array_t *paths)
 {
     ngx_str_t  *path;
 
-    if (task->state != NGX_HTTP_EXPORT_COMPLETED) {
+    if (!ngx_http_export_finished(task->state) || task->running) {
         return;
     }
 
-    path = ngx_array_push(paths);
+    path = ngx_array_push_n(paths, 2);
     if (path == NULL) {
         return;
     }
 
-    path->len = task->path_len;
-    path->data = ngx_pnalloc(paths->pool, task->path_len);
+    path[0].len = task->path_len;
+    path[0].data = ngx_pnalloc(paths->pool, task->path_len);
 
-    if (path->data == NULL) {
-        paths->nelts--;
+    path[1].len = task->path_len + 1;
+    path[1].data = ngx_pnalloc(paths->pool, task->path_len + 2);
+
+    if (path[0].data == NULL || path[1].data == NULL) {
+        paths->nelts -= 2;
         return;
     }
 
-    ngx_memcpy(path->data, task->path, task->path_len);
+    ngx_memcpy(path[0].data, task->path, task->path_len);
+    ngx_http_export_meta_path(path[1].data, task->path, task->path_len);
 }
 
 

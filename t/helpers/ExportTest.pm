@@ -26,7 +26,7 @@ our $UUID_RE = qr/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$
 
 my $nginx_bin = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
 my @modules = split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} || '');
-my $current;
+our $current;
 
 # start_nginx(port => N, workers => 2, http => '...', server => '...',
 #             main => '...') returns a hash: root, port, pid.

@@ -1,0 +1,552 @@
+
+/*
+ * Metadata beside each archive, so that a restart loses no finished
+ * export: export-<run>-<task>.json next to export-<run>-<task>.zip,
+ * written atomically (a temporary file renamed into place) by the job,
+ * and read back when a new zone is made at start.  Temporary files of a
+ * process that was stopped are removed then, and exports it left
+ * unfinished are reported FAILED.
+ */
+
+
+#include "ngx_http_export_module.h"
+
+#include <dirent.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+
+#define NGX_HTTP_EXPORT_META_MAX   (256 * 1024)
+
+#define ngx_http_export_meta_key(g, s)                                        \
+    yajl_gen_string(g, (const unsigned char *) s, sizeof(s) - 1)
+
+
+static ngx_int_t ngx_http_export_meta_load(ngx_http_export_zone_t *zone,
+    ngx_str_t *store, int dfd, const char *name, time_t now, ngx_log_t *log);
+static ngx_int_t ngx_http_export_meta_unlink(int dfd, const char *name,
+    ngx_log_t *log);
+static ngx_int_t ngx_http_export_meta_uuid(yajl_val v, u_char *bin);
+
+
+/* a UUID member of the metadata */
+
+static ngx_int_t
+ngx_http_export_meta_uuid(yajl_val v, u_char *bin)
+{
+    char  *p;
+
+    p = YAJL_GET_STRING(v);
+
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_export_uuid_parse(bin, (u_char *) p, ngx_strlen(p));
+}
+
+
+/* the metadata file of an archive: ".zip" becomes ".json" */
+
+void
+ngx_http_export_meta_path(u_char *dst, u_char *zip, size_t len)
+{
+    ngx_memcpy(dst, zip, len - 4);
+    ngx_memcpy(dst + len - 4, ".json", sizeof(".json"));
+}
+
+
+/*
+ * Writes the metadata of a task; runs in a generation thread, so it uses
+ * malloc() through yajl and plain system calls.
+ */
+
+ngx_int_t
+ngx_http_export_meta_write(ngx_http_export_meta_t *m, ngx_log_t *log)
+{
+    int                   fd;
+    u_char                path[NGX_MAX_PATH], tmp[NGX_MAX_PATH];
+    u_char                text[NGX_HTTP_EXPORT_UUID_LEN];
+    u_char               *slash;
+    size_t                len;
+    ssize_t               n;
+    yajl_gen              g;
+    ngx_uint_t            i;
+    const unsigned char  *json;
+
+    if (m->path_len + 2 > NGX_MAX_PATH) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_export_meta_path(path, m->path, m->path_len);
+
+    /* .export-<task>.meta in the same directory, so rename() is atomic */
+
+    slash = (u_char *) ngx_strlchr(path, path + m->path_len, '/');
+    while (slash && ngx_strlchr(slash + 1, path + m->path_len, '/')) {
+        slash = (u_char *) ngx_strlchr(slash + 1, path + m->path_len, '/');
+    }
+
+    if (slash == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_export_uuid_text(text, m->id);
+    ngx_sprintf(tmp, "%*s/.export-%*s.meta%Z", (size_t) (slash - path), path,
+                (size_t) NGX_HTTP_EXPORT_UUID_LEN, text);
+
+    g = yajl_gen_alloc(NULL);
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+
+    ngx_http_export_meta_key(g, "runId");
+    ngx_http_export_uuid_text(text, m->run);
+    yajl_gen_string(g, text, NGX_HTTP_EXPORT_UUID_LEN);
+
+    ngx_http_export_meta_key(g, "taskId");
+    ngx_http_export_uuid_text(text, m->id);
+    yajl_gen_string(g, text, NGX_HTTP_EXPORT_UUID_LEN);
+
+    ngx_http_export_meta_key(g, "status");
+    len = ngx_strlen(ngx_http_export_state_name(m->state));
+    yajl_gen_string(g, (u_char *) ngx_http_export_state_name(m->state), len);
+
+    ngx_http_export_meta_key(g, "created");
+    yajl_gen_integer(g, m->created);
+    ngx_http_export_meta_key(g, "finished");
+    yajl_gen_integer(g, m->finished);
+    ngx_http_export_meta_key(g, "ttl");
+    yajl_gen_integer(g, m->ttl);
+    ngx_http_export_meta_key(g, "size");
+    yajl_gen_integer(g, m->size);
+
+    if (m->state == NGX_HTTP_EXPORT_FAILED) {
+        ngx_http_export_meta_key(g, "error");
+        yajl_gen_string(g, m->error.data, m->error.len);
+        ngx_http_export_meta_key(g, "referenceToken");
+        ngx_http_export_uuid_text(text, m->ref);
+        yajl_gen_string(g, text, NGX_HTTP_EXPORT_UUID_LEN);
+    }
+
+    ngx_http_export_meta_key(g, "warningsTotal");
+    yajl_gen_integer(g, m->nwarnings);
+
+    ngx_http_export_meta_key(g, "warnings");
+    yajl_gen_array_open(g);
+
+    for (i = 0; i < m->nkept; i++) {
+        yajl_gen_map_open(g);
+        ngx_http_export_meta_key(g, "report");
+        yajl_gen_string(g, m->warnings[i].report,
+                        ngx_strlen(m->warnings[i].report));
+        ngx_http_export_meta_key(g, "message");
+        yajl_gen_string(g, m->warnings[i].reason,
+                        ngx_strlen(m->warnings[i].reason));
+        ngx_http_export_meta_key(g, "offset");
+        yajl_gen_integer(g, (long long) m->warnings[i].offset);
+        yajl_gen_map_close(g);
+    }
+
+    yajl_gen_array_close(g);
+    yajl_gen_map_close(g);
+
+    if (yajl_gen_get_buf(g, &json, &len) != yajl_gen_status_ok) {
+        yajl_gen_free(g);
+        return NGX_ERROR;
+    }
+
+    fd = open((char *) tmp, O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC, 0644);
+    if (fd == -1) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "export: open() \"%s\" failed", tmp);
+        yajl_gen_free(g);
+        return NGX_ERROR;
+    }
+
+    n = write(fd, json, len);
+
+    yajl_gen_free(g);
+
+    if (n != (ssize_t) len || fsync(fd) == -1) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "export: writing \"%s\" failed", tmp);
+        (void) close(fd);
+        (void) unlink((char *) tmp);
+        return NGX_ERROR;
+    }
+
+    if (close(fd) == -1 || rename((char *) tmp, (char *) path) == -1) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "export: moving \"%s\" to \"%s\" failed", tmp, path);
+        (void) unlink((char *) tmp);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * At start, with a new zone: reads back what the stores hold.  Runs in
+ * the master process before any worker exists.
+ */
+
+void
+ngx_http_export_meta_recover(ngx_http_export_zone_t *zone, ngx_log_t *log)
+{
+    int              dfd;
+    DIR             *dir;
+    size_t           len;
+    time_t           now;
+    ngx_str_t       *store;
+    ngx_uint_t       i, found, removed;
+    struct stat      st;
+    struct dirent   *de;
+    u_char           json[NGX_MAX_PATH];
+
+    if (zone->stores == NULL) {
+        return;
+    }
+
+    now = ngx_time();
+    store = zone->stores->elts;
+
+    for (i = 0; i < zone->stores->nelts; i++) {
+
+        dir = opendir((char *) store[i].data);
+        if (dir == NULL) {
+            ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                          "export: opendir() \"%V\" failed", &store[i]);
+            continue;
+        }
+
+        dfd = dirfd(dir);
+        found = 0;
+        removed = 0;
+
+        while ((de = readdir(dir)) != NULL) {
+            len = ngx_strlen(de->d_name);
+
+            /* a temporary file: its process is gone */
+
+            if (ngx_strncmp(de->d_name, ".export-", 8) == 0) {
+                removed += (ngx_http_export_meta_unlink(dfd, de->d_name, log)
+                            == NGX_OK);
+                continue;
+            }
+
+            if (ngx_strncmp(de->d_name, "export-", 7) != 0
+                || (len != sizeof("export--.json") - 1
+                           + 2 * NGX_HTTP_EXPORT_UUID_LEN
+                    && len != sizeof("export--.zip") - 1
+                              + 2 * NGX_HTTP_EXPORT_UUID_LEN))
+            {
+                continue;
+            }
+
+            if (ngx_strcmp(de->d_name + len - 5, ".json") == 0) {
+                found += (ngx_http_export_meta_load(zone, &store[i], dfd,
+                                                    de->d_name, now, log)
+                          == NGX_OK);
+                continue;
+            }
+
+            /* an archive without its metadata cannot be served again */
+
+            if (len + 2 > sizeof(json)) {
+                continue;
+            }
+
+            ngx_http_export_meta_path(json, (u_char *) de->d_name, len);
+
+            if (fstatat(dfd, (char *) json, &st, 0) == -1
+                && ngx_errno == NGX_ENOENT)
+            {
+                removed += (ngx_http_export_meta_unlink(dfd, de->d_name, log)
+                            == NGX_OK);
+            }
+        }
+
+        (void) closedir(dir);
+
+        if (found || removed) {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "export: store \"%V\": %ui exports found again, "
+                          "%ui leftover files removed",
+                          &store[i], found, removed);
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_http_export_meta_unlink(int dfd, const char *name, ngx_log_t *log)
+{
+    if (unlinkat(dfd, name, 0) == -1 && ngx_errno != NGX_ENOENT) {
+        ngx_log_error(NGX_LOG_CRIT, log, ngx_errno,
+                      "export: unlink() \"%s\" failed", name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_export_meta_load(ngx_http_export_zone_t *zone, ngx_str_t *store,
+    int dfd, const char *name, time_t now, ngx_log_t *log)
+{
+    int                          fd;
+    u_char                       buf[NGX_HTTP_EXPORT_META_MAX + 1];
+    u_char                       zip[NGX_MAX_PATH], run[16], id[16];
+    u_char                      *p;
+    char                         err[128];
+    size_t                       len;
+    ssize_t                      n;
+    time_t                       ttl, finished;
+    yajl_val                     root, v, w;
+    ngx_str_t                    path, state, error;
+    ngx_uint_t                   i;
+    struct stat                  st;
+    ngx_http_export_spec_t       spec;
+    ngx_http_export_task_t      *task, *old;
+    ngx_http_export_warning_t   *warn;
+
+    static const char  *k_run[] = { "runId", NULL };
+    static const char  *k_id[] = { "taskId", NULL };
+    static const char  *k_status[] = { "status", NULL };
+    static const char  *k_created[] = { "created", NULL };
+    static const char  *k_finished[] = { "finished", NULL };
+    static const char  *k_ttl[] = { "ttl", NULL };
+    static const char  *k_size[] = { "size", NULL };
+    static const char  *k_error[] = { "error", NULL };
+    static const char  *k_ref[] = { "referenceToken", NULL };
+    static const char  *k_total[] = { "warningsTotal", NULL };
+    static const char  *k_warnings[] = { "warnings", NULL };
+    static const char  *k_report[] = { "report", NULL };
+    static const char  *k_message[] = { "message", NULL };
+    static const char  *k_offset[] = { "offset", NULL };
+
+    static u_char  stopped[] = "nginx was stopped while the export was "
+                               "being generated; start the export again";
+
+    fd = openat(dfd, name, O_RDONLY|O_CLOEXEC);
+    if (fd == -1) {
+        return NGX_ERROR;
+    }
+
+    n = read(fd, buf, NGX_HTTP_EXPORT_META_MAX);
+    (void) close(fd);
+
+    if (n <= 0) {
+        goto bad;
+    }
+
+    buf[n] = '\0';
+
+    root = yajl_tree_parse((char *) buf, err, sizeof(err));
+    if (root == NULL) {
+        goto bad;
+    }
+
+    v = yajl_tree_get(root, k_run, yajl_t_string);
+    w = yajl_tree_get(root, k_id, yajl_t_string);
+
+    if (ngx_http_export_meta_uuid(v, run) != NGX_OK
+        || ngx_http_export_meta_uuid(w, id) != NGX_OK)
+    {
+        yajl_tree_free(root);
+        goto bad;
+    }
+
+    v = yajl_tree_get(root, k_status, yajl_t_string);
+    state.data = (u_char *) YAJL_GET_STRING(v);
+
+    if (state.data == NULL) {
+        ngx_str_set(&state, "");
+    }
+
+    state.len = ngx_strlen(state.data);
+
+    v = yajl_tree_get(root, k_ttl, yajl_t_number);
+    ttl = (v && YAJL_IS_INTEGER(v)) ? (time_t) YAJL_GET_INTEGER(v) : 3600;
+
+    v = yajl_tree_get(root, k_finished, yajl_t_number);
+    finished = (v && YAJL_IS_INTEGER(v)) ? (time_t) YAJL_GET_INTEGER(v) : 0;
+
+    /* the archive's name is the metadata's, with .zip */
+
+    len = ngx_strlen(name);
+    p = ngx_sprintf(zip, "%V/%*s.zip%Z", store, len - 5, name);
+    path.data = zip;
+    path.len = p - zip - 1;
+
+    if (state.len == sizeof("COMPLETED") - 1
+        && ngx_strncmp(state.data, "COMPLETED", state.len) == 0)
+    {
+        if (finished + ttl <= now
+            || fstatat(dfd, (char *) zip + store->len + 1, &st, 0) == -1)
+        {
+            yajl_tree_free(root);
+            goto expired;
+        }
+
+    } else if (state.len == sizeof("FAILED") - 1
+               && ngx_strncmp(state.data, "FAILED", state.len) == 0)
+    {
+        if (finished + ttl <= now) {
+            yajl_tree_free(root);
+            goto expired;
+        }
+
+    } else {
+        /* its process stopped before it ended: FAILED since it began */
+        v = yajl_tree_get(root, k_created, yajl_t_number);
+        finished = (v && YAJL_IS_INTEGER(v)) ? (time_t) YAJL_GET_INTEGER(v)
+                                              : now;
+
+        if (finished + ttl <= now) {
+            yajl_tree_free(root);
+            goto expired;
+        }
+    }
+
+    /* one task per run: the newest metadata wins */
+
+    old = ngx_http_export_task_find(zone, run);
+
+    v = yajl_tree_get(root, k_created, yajl_t_number);
+
+    if (old && v && YAJL_IS_INTEGER(v)
+        && old->created >= (time_t) YAJL_GET_INTEGER(v))
+    {
+        yajl_tree_free(root);
+        goto expired;
+    }
+
+    ngx_memzero(&spec, sizeof(ngx_http_export_spec_t));
+    spec.store = *store;
+    spec.ttl = ttl;
+
+    task = ngx_http_export_task_create(zone, run, id, &path, &spec);
+    if (task == NULL) {
+        yajl_tree_free(root);
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "export: zone \"%V\" is too small to take back "
+                      "\"%s\"", &zone->shm_zone->shm.name, name);
+        return NGX_ERROR;
+    }
+
+    if (old) {
+        /* an older export of the run, replaced before the stop */
+        (void) unlink((char *) old->path);
+        ngx_http_export_meta_path(buf, old->path, old->path_len);
+        (void) unlink((char *) buf);
+        ngx_http_export_task_remove(zone, old);
+    }
+
+    task->created = (v && YAJL_IS_INTEGER(v)) ? (time_t) YAJL_GET_INTEGER(v)
+                                               : now;
+    task->finished = finished;
+    task->expires = finished + ttl;
+
+    v = yajl_tree_get(root, k_size, yajl_t_number);
+    task->size = (v && YAJL_IS_INTEGER(v)) ? (off_t) YAJL_GET_INTEGER(v) : 0;
+
+    v = yajl_tree_get(root, k_total, yajl_t_number);
+    task->nwarnings = (v && YAJL_IS_INTEGER(v))
+                      ? (ngx_uint_t) YAJL_GET_INTEGER(v) : 0;
+
+    v = yajl_tree_get(root, k_warnings, yajl_t_array);
+
+    if (v && YAJL_GET_ARRAY(v)->len) {
+        len = ngx_min(YAJL_GET_ARRAY(v)->len, NGX_HTTP_EXPORT_WARNINGS_MAX);
+
+        task->warnings = ngx_slab_calloc_locked(zone->shpool,
+                                  len * sizeof(ngx_http_export_warning_t));
+
+        for (i = 0; task->warnings && i < len; i++) {
+            w = YAJL_GET_ARRAY(v)->values[i];
+            warn = &task->warnings[i];
+
+            p = (u_char *) YAJL_GET_STRING(yajl_tree_get(w, k_report,
+                                                         yajl_t_string));
+            if (p) {
+                ngx_cpystrn(warn->report, p, sizeof(warn->report));
+            }
+
+            p = (u_char *) YAJL_GET_STRING(yajl_tree_get(w, k_message,
+                                                         yajl_t_string));
+            if (p) {
+                ngx_cpystrn(warn->reason, p, sizeof(warn->reason));
+            }
+
+            w = yajl_tree_get(w, k_offset, yajl_t_number);
+            warn->offset = (w && YAJL_IS_INTEGER(w))
+                           ? (uint64_t) YAJL_GET_INTEGER(w) : 0;
+
+            task->nkept = i + 1;
+        }
+    }
+
+    if (state.len == sizeof("COMPLETED") - 1
+        && ngx_strncmp(state.data, "COMPLETED", state.len) == 0)
+    {
+        task->state = NGX_HTTP_EXPORT_COMPLETED;
+        task->progress = NGX_HTTP_EXPORT_PROGRESS_MAX;
+        yajl_tree_free(root);
+        return NGX_OK;
+    }
+
+    task->state = NGX_HTTP_EXPORT_FAILED;
+
+    v = yajl_tree_get(root, k_error, yajl_t_string);
+    w = yajl_tree_get(root, k_ref, yajl_t_string);
+
+    error.data = (u_char *) YAJL_GET_STRING(v);
+
+    if (error.data && ngx_http_export_meta_uuid(w, task->ref) == NGX_OK) {
+        error.len = ngx_strlen(error.data);
+
+    } else {
+        error.data = stopped;
+        error.len = sizeof(stopped) - 1;
+        ngx_http_export_uuid(task->ref);
+
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "export: task %*s of run %*s was unfinished when "
+                      "nginx stopped: it is FAILED",
+                      (size_t) NGX_HTTP_EXPORT_UUID_LEN, name + 44,
+                      (size_t) NGX_HTTP_EXPORT_UUID_LEN, name + 7);
+    }
+
+    task->error = ngx_slab_alloc_locked(zone->shpool, error.len);
+    if (task->error) {
+        ngx_memcpy(task->error, error.data, error.len);
+        task->error_len = error.len;
+    }
+
+    yajl_tree_free(root);
+
+    return NGX_OK;
+
+expired:
+
+    (void) ngx_http_export_meta_unlink(dfd, name, log);
+
+    p = zip + store->len + 1;
+    (void) ngx_http_export_meta_unlink(dfd, (char *) p, log);
+
+    return NGX_DECLINED;
+
+bad:
+
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "export: metadata \"%V/%s\" cannot be read; it is "
+                  "left alone", store, name);
+
+    return NGX_ERROR;
+}

@@ -1,0 +1,157 @@
+# Reload and restart: a reload keeps every task and lets a running export
+# finish; a reload that resizes the zone is refused; a restart finds the
+# finished exports again from the store, reports the unfinished ones
+# FAILED and removes half-written files.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/helpers";
+
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+use ExportTest;
+
+sub run_id { sprintf '%08x-0000-4000-8000-%012x', $_[0], $_[1] }
+sub api { '/v1/system/check-sets/' . $_[0] . '/exports' }
+
+my $big = join '', map { qq({"i": $_, "host": {"name": "esx-$_"}, "pad": "@{[ 'p' x 200 ]}"}\n) } 1 .. 120000;
+
+my %o = (port => 1994, zone => '2m');
+my $n = start_nginx(%o);
+my $root = $n->{root};
+
+my ($a, $b, $c, $d) = map { run_id(5, $_) } 1 .. 4;
+make_run($root, $a, { 'a.json' => '[{"k": "v", "n": 1.50}]' });
+make_run($root, $b, { 'ok.json' => '[1]', 'bad.json' => '{"x": [1,' });
+make_run($root, $c, { 'big.ndjson' => $big });
+make_run($root, $d, { 'big.ndjson' => $big });
+
+http_req('POST', api($a));
+http_req('POST', api($b));
+my $ta = wait_status($a);
+my $tb = wait_status($b);
+is($ta->{status}, 'COMPLETED', 'A completed');
+is($tb->{status}, 'COMPLETED', 'B completed with a warning');
+my $zip_a = http_req('GET', $ta->{downloadUrl})->{content};
+
+# --- reload while D is generated: it finishes and is recorded
+
+my $td = json_of(http_req('POST', api($d)));
+for (1 .. 400) {
+    last if json_of(http_req('GET', api($d)))->{status} eq 'IN_PROGRESS';
+    sleep 0.005;
+}
+is(json_of(http_req('GET', api($d)))->{status}, 'IN_PROGRESS',
+   'D is being generated');
+
+my $master = ExportTest::master_pid($n);
+kill 'HUP', $master;
+sleep 0.5;
+
+my $t = wait_status($d, 120);
+is($t->{status}, 'COMPLETED', 'an export running during a reload finishes');
+is($t->{id}, $td->{id}, 'and it is the same task');
+is(json_of(http_req('GET', api($a)))->{id}, $ta->{id},
+   'the reload kept the other tasks');
+is(http_req('GET', $t->{downloadUrl})->{status}, 200,
+   'the new workers serve its archive');
+
+# --- a reload that changes the zone size is refused; the old one stays
+
+{
+    my $conf = slurp("$root/conf/nginx.conf");
+    (my $bigger = $conf) =~ s/export_zone exports:2m/export_zone exports:4m/;
+    spew("$root/conf/nginx.conf", $bigger);
+    kill 'HUP', $master;
+    sleep 1;
+    like(slurp("$root/logs/error.log"),
+         qr/\[emerg\].*export zone "exports" cannot change its size on reload/,
+         'a reload that resizes the zone fails clearly');
+    is(json_of(http_req('GET', api($a)))->{status}, 'COMPLETED',
+       'the old zone and its tasks are still served');
+    spew("$root/conf/nginx.conf", $conf);
+}
+
+# --- a hard stop in the middle of C, with leftovers in the store
+
+my $tc = json_of(http_req('POST', api($c)));
+for (1 .. 400) {
+    last if json_of(http_req('GET', api($c)))->{status} eq 'IN_PROGRESS';
+    sleep 0.005;
+}
+ok(glob("$root/store/.export-$tc->{id}.tmp"),
+   'C has a half-written archive');
+
+my @pids = ($master, map { /^\s*(\d+)/ ? $1 : () }
+                     `ps -o pid= --ppid $master`);
+kill 'KILL', @pids;
+for (1 .. 100) {
+    last unless grep { kill 0, $_ } @pids;
+    sleep 0.05;
+}
+ok(!(grep { kill 0, $_ } @pids), 'nginx is gone (SIGKILL)');
+$ExportTest::current = undef;
+
+spew("$root/store/.export-00000000-dead-4000-8000-000000000000.tmp", 'x');
+my $orphan = "$root/store/export-$a-11111111-1111-4111-8111-111111111111.zip";
+spew($orphan, 'PK');
+
+# --- start again
+
+$n = start_nginx(%o, keep => 1);
+
+$t = json_of(http_req('GET', api($a)));
+check_task($t, $a, 'A after the restart');
+is($t->{status}, 'COMPLETED', 'A is COMPLETED after the restart');
+is($t->{id}, $ta->{id}, 'with its task id');
+is($t->{size}, $ta->{size}, 'and its size');
+my $res = http_req('GET', $t->{downloadUrl});
+is($res->{status}, 200, 'A downloads after the restart');
+ok($res->{content} eq $zip_a, 'the same archive');
+spew("$root/a.zip", $res->{content});
+check_zip("$root/a.zip", 'A after the restart');
+
+$t = json_of(http_req('GET', api($b)));
+is($t->{status}, 'COMPLETED', 'B is COMPLETED after the restart');
+is_deeply([map { $_->{report} } @{ $t->{warnings} }], ['bad.json'],
+          'B keeps its warning');
+is($t->{warnings}[0]{offset}, $tb->{warnings}[0]{offset},
+   'with its offset');
+
+$t = json_of(http_req('GET', api($c)));
+check_task($t, $c, 'C after the restart');
+is($t->{status}, 'FAILED', 'C, unfinished at the stop, is FAILED');
+like($t->{error}{message}, qr/nginx was stopped while the export was being generated/,
+     'and says why');
+like(slurp("$root/logs/error.log"),
+     qr/task \Q$tc->{id}\E of run \Q$c\E was unfinished when nginx stopped/,
+     'the log says so');
+
+is_deeply([glob("$root/store/.export-*")], [],
+          'half-written files are removed at start');
+ok(!-e $orphan, 'an archive without metadata is removed');
+like(slurp("$root/logs/error.log"),
+     qr/store "\Q$root\E\/store": \d+ exports found again, \d+ leftover files removed/,
+     'the start reports what it found');
+
+# C can be exported again
+is(http_req('POST', api($c))->{status}, 202, 'C starts again');
+is(wait_status($c, 120)->{status}, 'COMPLETED', 'and completes');
+
+stop_nginx();
+done_testing();
+
+sub slurp {
+    open my $fh, '<:raw', $_[0] or return '';
+    local $/;
+    return <$fh>;
+}
+
+sub spew {
+    open my $fh, '>:raw', $_[0] or die "$_[0]: $!";
+    print $fh $_[1];
+    close $fh;
+}
