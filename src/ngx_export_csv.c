@@ -384,8 +384,8 @@ exc_options_init(exc_options_t *opt)
     opt->max_columns = 2048;
     opt->max_depth = 64;
     opt->max_report_size = (uint64_t) 4 << 30;
-    opt->max_cell = 1 << 20;
-    opt->max_row = 16 << 20;
+    opt->max_cell = 256 << 10;     /* see "Memory" in the header */
+    opt->max_row = 2 << 20;
     opt->formula_guard = 1;
     opt->bom = 0;
 }

@@ -54,12 +54,25 @@
 typedef int (*exc_write_pt)(void *data, const unsigned char *buf, size_t len);
 
 
+/*
+ * Memory: a converter holds at most about 2 * max_row (the row buffer of
+ * pass 2, the column names) + 8 * max_cell (a token cut by a chunk end,
+ * up to 6 * max_cell + 16 bytes of JSON text, the JSON text of an array
+ * cell, yajl's decoded string, the key path) + max_columns * 32 bytes,
+ * plus fixed buffers (64 KiB of output, yajl's state).  The defaults keep
+ * that under 8 MiB: measured with t/bench/archive.sh, a report that takes
+ * every buffer to these limits grows the generator by about 8 MiB, a
+ * realistic one by under 2 MiB (see docs/benchmarks.md).  With the former
+ * defaults (1 MiB, 16 MiB) the same worst case took 52 MiB.
+ */
+
 typedef struct {
     size_t    max_columns;      /* default 2048 */
     size_t    max_depth;        /* default 64, capped at EXC_MAX_DEPTH */
     uint64_t  max_report_size;  /* default 4 GiB; 0 = no limit */
-    size_t    max_cell;         /* default 1 MiB, bytes of one cell */
-    size_t    max_row;          /* default 16 MiB, bytes of one row */
+    size_t    max_cell;         /* default 256 KiB, bytes of one cell */
+    size_t    max_row;          /* default 2 MiB, bytes of one row, and
+                                   of the header's column names */
     unsigned  formula_guard:1;  /* default on */
     unsigned  bom:1;            /* default off: UTF-8 BOM before header */
 } exc_options_t;

@@ -291,10 +291,13 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
     start = 0;
 
     if (task) {
-        ngx_memcpy(task->quota, refs, sizeof(refs));
+        ngx_http_export_quota_keep(task->quota, refs);
 
-        if (zone->sh->max_running == 0
-            || zone->sh->running < zone->sh->max_running)
+        /* first come, first started: a new task does not pass waiting ones */
+
+        if (ngx_queue_empty(&zone->sh->waiting)
+            && (zone->sh->max_running == 0
+                || zone->sh->running < zone->sh->max_running))
         {
             ngx_http_export_task_run(zone, task);
             start = 1;
@@ -305,7 +308,7 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
         }
 
     } else {
-        ngx_http_export_quota_release(refs);
+        ngx_http_export_quota_refund(refs, 1);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -326,12 +329,18 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
         && ngx_http_export_job_start(zone, task, r->connection->log)
            != NGX_OK)
     {
-        /* nothing was lost: the client is told to come back */
+        /*
+         * The new task is not kept and its quota is given back; a
+         * finished export it replaced is already gone.
+         */
 
         ngx_shmtx_lock(&zone->shpool->mutex);
         ngx_http_export_task_stop(zone, task);
         ngx_http_export_task_remove(zone, task);
         ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        /* the task gave its slots back as it was removed */
+        ngx_http_export_quota_refund(refs, 0);
 
         ngx_str_set(&msg, "the export thread pool's queue is full");
 

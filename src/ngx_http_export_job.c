@@ -304,6 +304,9 @@ ngx_http_export_reap(ngx_http_export_zone_t *zone, ngx_log_t *log)
 void
 ngx_http_export_dispatch(ngx_http_export_zone_t *zone, ngx_log_t *log)
 {
+    static u_char  nopool[] = "the thread pool of the export is no longer "
+                              "configured";
+
     ngx_int_t                rc;
     ngx_queue_t             *q;
     ngx_http_export_task_t  *task;
@@ -346,6 +349,15 @@ ngx_http_export_dispatch(ngx_http_export_zone_t *zone, ngx_log_t *log)
             task->state = NGX_HTTP_EXPORT_FAILED;
             task->finished = ngx_time();
             task->expires = task->finished + task->spec.ttl;
+            ngx_http_export_uuid(task->ref);
+
+            task->error = ngx_slab_alloc_locked(zone->shpool,
+                                                sizeof(nopool) - 1);
+            if (task->error) {
+                ngx_memcpy(task->error, nopool, sizeof(nopool) - 1);
+                task->error_len = sizeof(nopool) - 1;
+            }
+
             ngx_http_export_quota_release(task->quota);
 
         } else {

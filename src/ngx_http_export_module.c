@@ -361,7 +361,9 @@ ngx_http_export_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_OK;
     }
 
-    if (conf->shm_zone->data == NULL) {
+    if (conf->shm_zone->data == NULL
+        || conf->shm_zone->init != ngx_http_export_init_zone)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "unknown export zone \"%V\": no \"export_zone\" "
                            "defines it",

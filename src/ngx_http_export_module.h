@@ -77,6 +77,8 @@ typedef struct {
 typedef struct {
     ngx_slab_pool_t            *shpool;
     void                       *node;
+    ngx_uint_t                  slot;         /* an active slot taken */
+    ngx_uint_t                  token;        /* a rate token taken */
 } ngx_http_export_quota_ref_t;
 
 
@@ -307,6 +309,10 @@ ngx_int_t ngx_http_export_quota_charge(ngx_http_request_t *r,
     time_t *retry_after, ngx_http_export_quota_t **limit,
     ngx_uint_t *reason);
 void ngx_http_export_quota_release(ngx_http_export_quota_ref_t *refs);
+void ngx_http_export_quota_refund(ngx_http_export_quota_ref_t *refs,
+    ngx_uint_t slots);
+void ngx_http_export_quota_keep(ngx_http_export_quota_ref_t *dst,
+    ngx_http_export_quota_ref_t *refs);
 ngx_int_t ngx_http_export_quota_headers(ngx_http_request_t *r,
     ngx_http_export_loc_conf_t *elcf);
 

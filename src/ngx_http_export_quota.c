@@ -541,13 +541,16 @@ static void
 ngx_http_export_quota_expire(ngx_http_export_quota_zone_t *qz,
     ngx_msec_t now, ngx_uint_t n)
 {
+    ngx_uint_t                     steps;
     ngx_queue_t                   *q, *prev;
     ngx_rbtree_node_t             *node;
     ngx_http_export_quota_node_t  *qn;
 
-    for (q = ngx_queue_last(&qz->sh->queue);
-         q != ngx_queue_sentinel(&qz->sh->queue) && n;
-         q = prev)
+    /* bounded, so that the lock is held for a short time */
+
+    for (q = ngx_queue_last(&qz->sh->queue), steps = 0;
+         q != ngx_queue_sentinel(&qz->sh->queue) && n && steps < 4 * n + 16;
+         q = prev, steps++)
     {
         prev = ngx_queue_prev(q);
         qn = ngx_queue_data(q, ngx_http_export_quota_node_t, queue);
@@ -592,6 +595,15 @@ ngx_http_export_quota_refill(ngx_http_export_quota_t *q,
     /* rate tokens per period: rate * 1000 thousandths per period ms */
 
     add = (ngx_msec_int_t) ((uint64_t) elapsed * q->rate * 1000 / q->period);
+
+    /*
+     * Time too short to add a thousandth of a token is not spent: with
+     * frequent tries the bucket would otherwise never refill.
+     */
+
+    if (add == 0) {
+        return;
+    }
 
     qn->tokens = ngx_min(full, qn->tokens + add);
     qn->last = now;
@@ -762,15 +774,75 @@ ngx_http_export_quota_charge(ngx_http_request_t *r,
     }
 
     for (i = 0, n = 0; i < elcf->quotas->nelts; i++) {
-        if (slot[i]) {
+        if (taken[i]) {
             qz = q[i].shm_zone->data;
             refs[n].shpool = qz->shpool;
             refs[n].node = taken[i];
+            refs[n].slot = slot[i];
+            refs[n].token = token[i];
             n++;
         }
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Gives back what a charge took when the export it was for could not be
+ * created after all (503): its tokens, and its slots unless the task
+ * already gave them back.
+ */
+
+void
+ngx_http_export_quota_refund(ngx_http_export_quota_ref_t *refs,
+    ngx_uint_t slots)
+{
+    ngx_uint_t                     i;
+    ngx_http_export_quota_node_t  *qn;
+
+    for (i = 0; i < NGX_HTTP_EXPORT_QUOTAS_MAX; i++) {
+        if (refs[i].shpool == NULL) {
+            continue;
+        }
+
+        qn = refs[i].node;
+
+        ngx_shmtx_lock(&refs[i].shpool->mutex);
+
+        if (slots) {
+            qn->active -= ngx_min(qn->active, refs[i].slot);
+        }
+
+        if (refs[i].token && qn->tokens >= 0) {
+            qn->tokens += 1000;
+        }
+
+        ngx_shmtx_unlock(&refs[i].shpool->mutex);
+
+        refs[i].shpool = NULL;
+    }
+}
+
+
+/*
+ * What a task keeps: its active slots only.  An entry without a slot of
+ * the task may be removed when idle, so no pointer to it is kept.
+ */
+
+void
+ngx_http_export_quota_keep(ngx_http_export_quota_ref_t *dst,
+    ngx_http_export_quota_ref_t *refs)
+{
+    ngx_uint_t  i, n;
+
+    for (i = 0, n = 0; i < NGX_HTTP_EXPORT_QUOTAS_MAX; i++) {
+        if (refs[i].shpool && refs[i].slot) {
+            dst[n] = refs[i];
+            dst[n].token = 0;
+            n++;
+        }
+    }
 }
 
 
@@ -791,7 +863,7 @@ ngx_http_export_quota_release(ngx_http_export_quota_ref_t *refs)
 
         ngx_shmtx_lock(&refs[i].shpool->mutex);
 
-        if (qn->active) {
+        if (qn->active && refs[i].slot) {
             qn->active--;
         }
 

@@ -460,3 +460,20 @@ GET /e/x
 --- error_code: 400
 --- no_error_log
 [emerg]
+
+
+
+=== TEST 34: export_api naming a quota zone, not an export zone
+--- http_config
+export_zone exports:1m;
+export_quota_zone $remote_addr zone=q:1m;
+--- config
+location /e {
+    export_api zone=q;
+    export_run_id $arg_run;
+    export_source /tmp;
+    export_store $TEST_NGINX_HTML_DIR/store;
+}
+--- must_die
+--- error_log
+unknown export zone "q": no "export_zone" defines it

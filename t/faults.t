@@ -80,7 +80,7 @@ like($t->{error}{message}, qr/worker generating the export died/,
 like(slurp("$n->{root}/logs/error.log"),
      qr/export: task \Q$id\E .* failed: worker \d+ died during attempt 3 of 3 \(referenceToken: \Q$t->{error}{referenceToken}\E\)/,
      'error.log has the cause and the referenceToken');
-ok(!glob("$n->{root}/store/export-$run-*"), 'no archive was left');
+ok(!glob("$n->{root}/store/export-$run-*.zip"), 'no archive was left');
 is(http_req('GET', '/v1/system/check-sets/' . run_id(9, 9) . '/exports')
        ->{status}, 404, 'nginx keeps answering');
 
@@ -97,7 +97,7 @@ $t = wait_status($run);
 is($t->{status}, 'FAILED', 'an unreadable report fails the export');
 like($t->{error}{message}, qr/cannot open report "secret\.json": Permission denied/,
      'the error names the report and the reason');
-ok(!glob("$n->{root}/store/*$run*") && !glob("$n->{root}/store/.export-*"),
+ok(!glob("$n->{root}/store/*$run*.zip") && !glob("$n->{root}/store/.export-*"),
    'nothing half-written remains');
 
 # --- the store becomes unwritable at run time
@@ -115,7 +115,8 @@ chmod 0777, "$n->{root}/store";
 # --- the run directory removed during generation
 
 $run = run_id(2, 3);
-$dir = make_run($n->{root}, $run, { map { ("r$_.ndjson" => $big) } 1 .. 3 });
+my $part = join '', map { $row->($_) } 1 .. 30000;
+$dir = make_run($n->{root}, $run, { map { ("r$_.ndjson" => $part) } 1 .. 8 });
 chmod 0755, $dir;
 chmod 0644, glob("$dir/*");
 http_req('POST', "/v1/system/check-sets/$run/exports");
@@ -126,10 +127,11 @@ for (1 .. 400) {
 }
 remove_tree($dir);
 $t = wait_status($run, 60);
-is($t->{status}, 'FAILED', 'a run removed during generation fails');
+is($t->{status}, 'FAILED', 'a run removed during generation fails')
+    or diag explain $t;
 like($t->{error}{message}, qr/cannot open|reading report/,
      'the error says what could not be read');
-ok(!glob("$n->{root}/store/*$run*") && !glob("$n->{root}/store/.export-*"),
+ok(!glob("$n->{root}/store/*$run*.zip") && !glob("$n->{root}/store/.export-*"),
    'nothing half-written remains');
 
 # --- a full disk: a 1 MiB tmpfs as the store
@@ -149,7 +151,7 @@ SKIP: {
     is($t->{status}, 'FAILED', 'a full disk fails the export');
     like($t->{error}{message}, qr/No space left on device/,
          'the error says the disk is full');
-    my @left = glob("$mnt/* $mnt/.export-*");
+    my @left = grep { !/\.json$/ } glob("$mnt/* $mnt/.export-*");
     is_deeply(\@left, [], 'nothing half-written remains on the full disk');
     $run = run_id(3, 2);
     make_run($n->{root}, $run, { 'small.json' => '[{"a": 1}]' });
