@@ -29,7 +29,7 @@ TEST_ENV    = TEST_NGINX_BINARY=$(NGINX) \
               $(if $(PERL_LIB),PERL5LIB=$(CURDIR)/$(PERL_LIB))
 
 .PHONY: all deps build run test test-unit test-nginx test-full bench fuzz \
-        clean
+        test-valgrind test-asan clean
 
 all: build
 
@@ -76,6 +76,25 @@ test-nginx: build
 
 test-full: export EXPORT_TEST_FULL=1
 test-full: test
+
+# the data-block suite with nginx under valgrind memcheck: any error, or
+# a definite leak, fails the block (our harness; see t/lib/Test/Nginx)
+test-valgrind: build
+	@util/deps.sh --valgrind
+	$(TEST_ENV) TEST_NGINX_USE_VALGRIND=1 prove t/api.t t/config.t
+
+# the nginx-free units built with AddressSanitizer and UBSan
+test-asan: deps
+	@util/deps.sh --fuzz
+	@mkdir -p $(BUILD)/asan
+	clang-14 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+		-Isrc t/unit/test_csv.c src/ngx_export_csv.c -lyajl -lcmocka \
+		-o $(BUILD)/asan/test_csv
+	clang-14 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+		-Isrc t/unit/test_zip.c src/ngx_export_zip.c -lz -lcmocka \
+		-o $(BUILD)/asan/test_zip
+	$(BUILD)/asan/test_csv
+	$(BUILD)/asan/test_zip
 
 # speed and memory, measured side by side in one run (not timed tests)
 bench: build $(UNIT_BIN)/zipcat

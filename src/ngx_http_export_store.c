@@ -572,7 +572,8 @@ ngx_http_export_unlink_files(ngx_http_export_zone_t *zone,
 
     src = paths->elts;
 
-    pool = (tp != NULL) ? ngx_create_pool(1024, log) : NULL;
+    /* the removal outlives the request whose log it was given */
+    pool = (tp != NULL) ? ngx_create_pool(1024, ngx_cycle->log) : NULL;
 
     if (pool == NULL) {
         goto direct;
@@ -607,7 +608,7 @@ ngx_http_export_unlink_files(ngx_http_export_zone_t *zone,
     task->handler = ngx_http_export_unlink_thread;
     task->event.handler = ngx_http_export_unlink_done;
     task->event.data = u;
-    task->event.log = log;
+    task->event.log = ngx_cycle->log;
 
     if (ngx_thread_task_post(tp, task) == NGX_OK) {
         return NGX_OK;
