@@ -247,6 +247,7 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
         ngx_http_export_remove_paths(zone, &paths, r->connection->log);
 
         if (rc == NGX_BUSY) {
+            (void) ngx_atomic_fetch_add(&zone->sh->stats.rejected_429, 1);
             return ngx_http_export_quota_exceeded(r, elcf, limit, reason,
                                                   retry_after);
         }
@@ -291,6 +292,7 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
     start = 0;
 
     if (task) {
+        zone->sh->stats.created++;
         ngx_http_export_quota_keep(task->quota, refs);
 
         /* first come, first started: a new task does not pass waiting ones */
@@ -316,6 +318,7 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
     ngx_http_export_remove_paths(zone, &paths, r->connection->log);
 
     if (task == NULL) {
+        (void) ngx_atomic_fetch_add(&zone->sh->stats.rejected_503, 1);
         ngx_str_set(&msg, "the export zone is full of unfinished exports");
 
         return ngx_http_export_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -341,6 +344,8 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
 
         /* the task gave its slots back as it was removed */
         ngx_http_export_quota_refund(refs, 0);
+
+        (void) ngx_atomic_fetch_add(&zone->sh->stats.rejected_503, 1);
 
         ngx_str_set(&msg, "the export thread pool's queue is full");
 
@@ -444,6 +449,10 @@ ngx_http_export_delete(ngx_http_request_t *r,
 
     if (!task->running) {
         ngx_http_export_task_path(task, &paths);
+    }
+
+    if (!ngx_http_export_finished(task->state)) {
+        zone->sh->stats.cancelled++;
     }
 
     ngx_http_export_task_remove(zone, task);

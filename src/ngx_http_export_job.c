@@ -66,10 +66,12 @@ typedef struct {
     size_t                      error_len;
     ngx_err_t                   err;
     u_char                      buf_meta[NGX_MAX_PATH];
+    ngx_msec_t                  start;        /* of the generation */
 } ngx_http_export_job_t;
 
 
 static void ngx_http_export_job_thread(void *data, ngx_log_t *log);
+static ngx_msec_t ngx_http_export_job_msec(void);
 static void ngx_http_export_job_done(ngx_event_t *ev);
 static ngx_int_t ngx_http_export_generate(ngx_http_export_job_t *job);
 static ngx_int_t ngx_http_export_list(ngx_http_export_job_t *job);
@@ -260,6 +262,7 @@ ngx_http_export_reap(ngx_http_export_zone_t *zone, ngx_log_t *log)
             task->state = NGX_HTTP_EXPORT_FAILED;
             task->finished = now;
             task->expires = now + task->spec.ttl;
+            zone->sh->stats.failed++;
 
             ngx_http_export_quota_release(task->quota);
         }
@@ -349,6 +352,7 @@ ngx_http_export_dispatch(ngx_http_export_zone_t *zone, ngx_log_t *log)
             task->state = NGX_HTTP_EXPORT_FAILED;
             task->finished = ngx_time();
             task->expires = task->finished + task->spec.ttl;
+            zone->sh->stats.failed++;
             ngx_http_export_uuid(task->ref);
 
             task->error = ngx_slab_alloc_locked(zone->shpool,
@@ -394,6 +398,8 @@ ngx_http_export_job_thread(void *data, ngx_log_t *log)
     attempt = task->attempts;
 
     ngx_shmtx_unlock(&job->zone->shpool->mutex);
+
+    job->start = ngx_http_export_job_msec();
 
     ngx_log_error(NGX_LOG_INFO, job->log, 0,
                   "export: task %s of run %s: attempt %ui started",
@@ -1243,7 +1249,12 @@ ngx_http_export_finish(ngx_http_export_job_t *job, ngx_int_t rc)
         }
     }
 
+    ngx_http_export_count_generation(&job->zone->sh->stats,
+                                     ngx_http_export_job_msec() - job->start);
+
     if (rc == NGX_OK) {
+        job->zone->sh->stats.completed++;
+        job->zone->sh->stats.bytes += job->size;
         task->size = job->size;
         task->progress = NGX_HTTP_EXPORT_PROGRESS_MAX;
         task->state = NGX_HTTP_EXPORT_COMPLETED;
@@ -1258,6 +1269,7 @@ ngx_http_export_finish(ngx_http_export_job_t *job, ngx_int_t rc)
         }
 
         task->state = NGX_HTTP_EXPORT_FAILED;
+        job->zone->sh->stats.failed++;
     }
 
     state = task->state;
@@ -1269,6 +1281,19 @@ ngx_http_export_finish(ngx_http_export_job_t *job, ngx_int_t rc)
                   "%ui warnings",
                   job->id, job->run, ngx_http_export_state_name(state),
                   job->size, job->nreports, job->nwarnings);
+}
+
+
+/* the time in a thread: nginx's cached time is the event loop's */
+
+static ngx_msec_t
+ngx_http_export_job_msec(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (ngx_msec_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 

@@ -30,6 +30,8 @@ static char *ngx_http_export_handler_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_export_store(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_export_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_export_link_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_export_level(ngx_conf_t *cf, void *post, void *data);
@@ -85,6 +87,13 @@ static ngx_command_t  ngx_http_export_commands[] = {
       ngx_http_export_handler_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_HTTP_EXPORT_DATA,
+      NULL },
+
+    { ngx_string("export_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_export_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("export_run_id"),
@@ -357,7 +366,9 @@ ngx_http_export_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->handler == NGX_HTTP_EXPORT_NONE) {
+    if (conf->handler == NGX_HTTP_EXPORT_NONE
+        || conf->handler == NGX_HTTP_EXPORT_STATUS)
+    {
         return NGX_CONF_OK;
     }
 
@@ -747,6 +758,27 @@ ngx_http_export_handler_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         clcf->handler = ngx_http_export_data_handler;
         break;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_export_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_export_loc_conf_t *elcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (elcf->handler != NGX_HTTP_EXPORT_NONE) {
+        return "is duplicate, or another export handler is already set "
+               "in this location";
+    }
+
+    elcf->handler = NGX_HTTP_EXPORT_STATUS;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_export_status_handler;
 
     return NGX_CONF_OK;
 }

@@ -60,7 +60,8 @@ typedef enum {
     NGX_HTTP_EXPORT_NONE = 0,
     NGX_HTTP_EXPORT_API,          /* export_api: POST / GET / DELETE */
     NGX_HTTP_EXPORT_DOWNLOAD,     /* export_download: signed links */
-    NGX_HTTP_EXPORT_DATA          /* export_data: .../exports/data */
+    NGX_HTTP_EXPORT_DATA,         /* export_data: .../exports/data */
+    NGX_HTTP_EXPORT_STATUS        /* export_status */
 } ngx_http_export_handler_e;
 
 
@@ -154,6 +155,23 @@ typedef struct {
 } ngx_http_export_task_t;
 
 
+#define NGX_HTTP_EXPORT_BUCKETS         9     /* generation time histogram */
+
+
+/* counters for export_status, the same from every worker */
+typedef struct {
+    ngx_atomic_t                created;
+    ngx_atomic_t                completed;
+    ngx_atomic_t                failed;
+    ngx_atomic_t                cancelled;
+    ngx_atomic_t                bytes;        /* archives completed */
+    ngx_atomic_t                rejected_429;
+    ngx_atomic_t                rejected_503;
+    ngx_atomic_t                seconds_ms;   /* sum of generation times */
+    ngx_atomic_t                buckets[NGX_HTTP_EXPORT_BUCKETS];
+} ngx_http_export_stats_t;
+
+
 typedef struct {
     ngx_rbtree_t                runs;
     ngx_rbtree_node_t           runs_sentinel;
@@ -169,6 +187,8 @@ typedef struct {
     ngx_uint_t                  max_running;  /* 0: no bound */
 
     u_char                      key[32];      /* link key if none is set */
+
+    ngx_http_export_stats_t     stats;
 } ngx_http_export_shctx_t;
 
 
@@ -349,6 +369,14 @@ ngx_int_t ngx_http_export_internal_error(ngx_http_request_t *r,
     ngx_int_t rc);
 ngx_int_t ngx_http_export_serve_file(ngx_http_request_t *r,
     ngx_http_export_snapshot_t *snap);
+
+/* ngx_http_export_status.c: export_status */
+extern ngx_msec_t  ngx_http_export_buckets[NGX_HTTP_EXPORT_BUCKETS];
+ngx_int_t ngx_http_export_status_handler(ngx_http_request_t *r);
+void ngx_http_export_count_generation(ngx_http_export_stats_t *st,
+    ngx_msec_t ms);
+ngx_uint_t ngx_http_export_quota_entries(ngx_shm_zone_t *shm_zone);
+ngx_uint_t ngx_http_export_is_quota_zone(ngx_shm_zone_t *shm_zone);
 
 /* ngx_http_export_util.c */
 void ngx_http_export_uuid(u_char *bin);

@@ -997,3 +997,37 @@ ngx_http_export_quota_headers(ngx_http_request_t *r,
 
     return NGX_OK;
 }
+
+
+ngx_uint_t
+ngx_http_export_is_quota_zone(ngx_shm_zone_t *shm_zone)
+{
+    return shm_zone->init == ngx_http_export_quota_init_zone;
+}
+
+
+/* clients the quota zone tracks, for export_status */
+
+ngx_uint_t
+ngx_http_export_quota_entries(ngx_shm_zone_t *shm_zone)
+{
+    ngx_uint_t                     n;
+    ngx_queue_t                   *q;
+    ngx_http_export_quota_zone_t  *qz;
+
+    qz = shm_zone->data;
+    n = 0;
+
+    ngx_shmtx_lock(&qz->shpool->mutex);
+
+    for (q = ngx_queue_head(&qz->sh->queue);
+         q != ngx_queue_sentinel(&qz->sh->queue);
+         q = ngx_queue_next(q))
+    {
+        n++;
+    }
+
+    ngx_shmtx_unlock(&qz->shpool->mutex);
+
+    return n;
+}
