@@ -25,6 +25,7 @@ static ngx_int_t ngx_http_export_file_error(ngx_http_request_t *r,
     const char *remediation);
 static ngx_int_t ngx_http_export_file_method(ngx_http_request_t *r);
 static ngx_int_t ngx_http_export_download(ngx_http_request_t *r);
+static void ngx_http_export_hide_signature(ngx_http_request_t *r);
 static ngx_int_t ngx_http_export_data(ngx_http_request_t *r);
 
 
@@ -185,6 +186,48 @@ ngx_http_export_data_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * A link's signature must never reach a log: the request line, which
+ * error.log lines and $request in access logs show, keeps the link
+ * without it.
+ */
+
+static void
+ngx_http_export_hide_signature(ngx_http_request_t *r)
+{
+    u_char  *p, *last, *sig, *end, *line;
+    size_t   len;
+
+    p = r->request_line.data;
+    last = p + r->request_line.len;
+
+    sig = ngx_strlcasestrn(p, last, (u_char *) "signature=", 10 - 1);
+    if (sig == NULL) {
+        return;
+    }
+
+    sig += 10;
+
+    for (end = sig; end < last && *end != '&' && *end != ' '; end++) {
+        /* void */
+    }
+
+    len = r->request_line.len - (end - sig) + 1;
+
+    line = ngx_pnalloc(r->pool, len);
+    if (line == NULL) {
+        return;
+    }
+
+    p = ngx_cpymem(line, r->request_line.data, sig - r->request_line.data);
+    *p++ = '-';
+    p = ngx_cpymem(p, end, last - end);
+
+    r->request_line.data = line;
+    r->request_line.len = p - line;
+}
+
+
 static ngx_int_t
 ngx_http_export_download(ngx_http_request_t *r)
 {
@@ -200,6 +243,8 @@ ngx_http_export_download(ngx_http_request_t *r)
     ngx_http_export_task_t     *task;
     ngx_http_export_loc_conf_t *elcf;
     ngx_http_export_snapshot_t  snap;
+
+    ngx_http_export_hide_signature(r);
 
     rc = ngx_http_export_file_method(r);
     if (rc != NGX_DECLINED) {

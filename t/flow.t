@@ -311,6 +311,17 @@ like(slurp("$n->{root}/logs/error.log"), qr/task $cid of run $big cancelled/,
 like(slurp("$n->{root}/logs/error.log"),
      qr/\[warn\] .*export: task $id of run $run: report "broken\.json" at byte \d+: /,
      'the warning is logged with the task, the report and the offset');
+# no log line shows a link's signature or the key (nginx's own debug
+# lines print raw requests, as they do for any module)
+for my $log (qw(error.log access.log)) {
+    my $text = join "\n", grep { !/ \[debug\] / }
+                          split /\n/, slurp("$n->{root}/logs/$log");
+    unlike($text, qr/signature=[A-Za-z0-9_]/, "$log holds no signature");
+    unlike($text, qr/\Q$key\E/, "$log holds no link key");
+}
+like(slurp("$n->{root}/logs/access.log"), qr/signature=- /,
+     'access.log shows the link without its signature');
+
 unlike(slurp("$n->{root}/logs/error.log"), qr/\[(alert|crit|emerg)\]/,
        'no alert in error.log');
 
