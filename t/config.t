@@ -149,20 +149,6 @@ qr/export_store "[^"]*\/key" is not a directory/
 
 
 
-=== TEST 10: export_store that cannot be written
---- config
-location /e {
-    export_api zone=exports;
-    export_run_id $arg_run;
-    export_source /tmp;
-    export_store /proc/sys;
-}
---- must_die
---- error_log
-export_store "/proc/sys" is not writable
-
-
-
 === TEST 11: an unknown thread pool
 --- config
 location /e {

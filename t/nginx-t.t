@@ -57,6 +57,18 @@ SKIP: {
 
 chmod 0777, "$root/store";
 
+# even root cannot write a read-only file system
+SKIP: {
+    make_path("$root/ro");
+    system("mount -t tmpfs -o ro,size=64k tmpfs $root/ro 2>/dev/null") == 0
+        or skip 'cannot mount a read-only tmpfs here', 2;
+
+    check('a store on a read-only file system', "export_store $root/ro;", 1,
+          qr/export_store "\Q$root\E\/ro" is not writable \(30: Read-only file system\)/);
+
+    system("umount $root/ro");
+}
+
 check("a good configuration", "export_store $root/store;", 0,
       qr/test is successful/);
 
