@@ -338,8 +338,8 @@ test_options_defaults(void **state)
     assert_int_equal(opt.max_columns, 2048);
     assert_int_equal(opt.max_depth, 64);
     assert_true(opt.max_report_size == (uint64_t) 4 << 30);
-    assert_int_equal(opt.max_cell, 1 << 20);
-    assert_int_equal(opt.max_row, 16 << 20);
+    assert_int_equal(opt.max_cell, 256 << 10);
+    assert_int_equal(opt.max_row, 2 << 20);
     assert_int_equal(opt.formula_guard, 1);
     assert_int_equal(opt.bom, 0);
 }
