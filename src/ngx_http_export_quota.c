@@ -638,8 +638,8 @@ ngx_http_export_quota_charge(ngx_http_request_t *r,
     ngx_uint_t                     slot[NGX_HTTP_EXPORT_QUOTAS_MAX];
     ngx_uint_t                     token[NGX_HTTP_EXPORT_QUOTAS_MAX];
 
-    ngx_memzero(refs,
-                NGX_HTTP_EXPORT_QUOTAS_MAX * sizeof(ngx_http_export_quota_ref_t));
+    ngx_memzero(refs, NGX_HTTP_EXPORT_QUOTAS_MAX
+                      * sizeof(ngx_http_export_quota_ref_t));
 
     if (elcf->quotas == NULL) {
         return NGX_OK;

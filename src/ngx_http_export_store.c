@@ -34,10 +34,6 @@ static void ngx_http_export_unlink_done(ngx_event_t *ev);
     ((ngx_rbtree_key_t) (((uint32_t) (p)[0] << 24) | ((p)[1] << 16)          \
                          | ((p)[2] << 8) | (p)[3]))
 
-#define ngx_http_export_from_id_node(n)                                       \
-    ((ngx_http_export_task_t *)                                               \
-         ((u_char *) (n) - offsetof(ngx_http_export_task_t, id_node)))
-
 
 ngx_int_t
 ngx_http_export_init_zone(ngx_shm_zone_t *shm_zone, void *data)
@@ -116,12 +112,20 @@ ngx_http_export_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
-static void
-ngx_http_export_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+/*
+ * Both trees hold the same tasks: by run through "node", by id through
+ * "id_node"; "off" is where the node lies in the task.  Equal hashes are
+ * ordered by the whole 16 bytes, so lookups stay logarithmic even for
+ * keys chosen to collide.
+ */
+
+static ngx_inline void
+ngx_http_export_insert(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel, size_t off)
 {
-    ngx_rbtree_node_t       **p;
-    ngx_http_export_task_t   *t, *tt;
+    u_char                  *k, *kt;
+    ngx_rbtree_node_t      **p;
+    ngx_http_export_task_t  *t, *tt;
 
     for ( ;; ) {
 
@@ -132,11 +136,13 @@ ngx_http_export_rbtree_insert(ngx_rbtree_node_t *temp,
             p = &temp->right;
 
         } else {
-            t = (ngx_http_export_task_t *) node;
-            tt = (ngx_http_export_task_t *) temp;
+            t = (ngx_http_export_task_t *) ((u_char *) node - off);
+            tt = (ngx_http_export_task_t *) ((u_char *) temp - off);
 
-            p = (ngx_memcmp(t->run, tt->run, 16) < 0)
-                ? &temp->left : &temp->right;
+            k = off ? t->id : t->run;
+            kt = off ? tt->id : tt->run;
+
+            p = (ngx_memcmp(k, kt, 16) < 0) ? &temp->left : &temp->right;
         }
 
         if (*p == sentinel) {
@@ -155,40 +161,19 @@ ngx_http_export_rbtree_insert(ngx_rbtree_node_t *temp,
 
 
 static void
+ngx_http_export_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_http_export_insert(temp, node, sentinel, 0);
+}
+
+
+static void
 ngx_http_export_id_rbtree_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
 {
-    ngx_rbtree_node_t       **p;
-    ngx_http_export_task_t   *t, *tt;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            t = ngx_http_export_from_id_node(node);
-            tt = ngx_http_export_from_id_node(temp);
-
-            p = (ngx_memcmp(t->id, tt->id, 16) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
+    ngx_http_export_insert(temp, node, sentinel,
+                           offsetof(ngx_http_export_task_t, id_node));
 }
 
 

@@ -141,19 +141,4 @@ unlike(slurp("$n->{root}/logs/error.log"), qr/\[(alert|crit|emerg)\]/,
 stop_nginx();
 done_testing();
 
-sub wait_status_at {
-    my ($prefix, $secs) = @_;
-    my $deadline = time + $secs;
-    my $t;
-    while (time < $deadline) {
-        $t = json_of(http_req('GET', "$prefix/exports?wait=5"));
-        last if $t && $t->{status} =~ /^(COMPLETED|FAILED)$/;
-    }
-    return $t;
-}
 
-sub slurp {
-    open my $fh, '<', $_[0] or return '';
-    local $/;
-    return <$fh>;
-}

@@ -166,11 +166,6 @@ SKIP: {
 
 done_testing();
 
-sub slurp {
-    open my $fh, '<:raw', $_[0] or return '';
-    local $/;
-    return <$fh>;
-}
 
 sub spew {
     open my $fh, '>:raw', $_[0] or die $!;

@@ -328,12 +328,6 @@ unlike(slurp("$n->{root}/logs/error.log"), qr/\[(alert|crit|emerg)\]/,
 stop_nginx();
 done_testing();
 
-sub slurp {
-    my ($f) = @_;
-    open my $fh, '<:raw', $f or return '';
-    local $/;
-    return <$fh>;
-}
 
 sub wait_gone {
     my ($f) = @_;

@@ -114,7 +114,7 @@ is(post('active', run_id(1, 3))->{status}, 202,
 is(post('active', run_id(1, 4))->{status}, 429, 'and only that one');
 
 # completion gives the slot back
-my $t = wait_status_at('active', run_id(1, 1), 120);
+my $t = wait_status_at('/active/' . run_id(1, 1), 120);
 is($t->{status}, 'COMPLETED', 'an export completed');
 is(post('active', run_id(1, 4))->{status}, 202,
    'the slot came back after completion');
@@ -182,19 +182,4 @@ unlike(slurp("$n->{root}/logs/error.log"), qr/\[(alert|crit|emerg)\]/,
 stop_nginx();
 done_testing();
 
-sub wait_status_at {
-    my ($prefix, $run, $secs) = @_;
-    my $deadline = time + $secs;
-    my $t;
-    while (time < $deadline) {
-        $t = json_of(http_req('GET', "/$prefix/$run/exports?wait=5"));
-        last if $t && $t->{status} =~ /^(COMPLETED|FAILED)$/;
-    }
-    return $t;
-}
 
-sub slurp {
-    open my $fh, '<', $_[0] or return '';
-    local $/;
-    return <$fh>;
-}

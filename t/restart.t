@@ -144,11 +144,6 @@ is(wait_status($c, 120)->{status}, 'COMPLETED', 'and completes');
 stop_nginx();
 done_testing();
 
-sub slurp {
-    open my $fh, '<:raw', $_[0] or return '';
-    local $/;
-    return <$fh>;
-}
 
 sub spew {
     open my $fh, '>:raw', $_[0] or die "$_[0]: $!";

@@ -20,7 +20,8 @@ use Time::HiRes qw(sleep time);
 use Exporter 'import';
 our @EXPORT = qw(start_nginx stop_nginx http_req json_of make_run
                  check_task check_error check_zip zip_entries
-                 expected_csv wait_status $UUID_RE);
+                 expected_csv wait_status wait_status_at slurp
+                 $UUID_RE);
 
 our $UUID_RE = qr/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -266,6 +267,26 @@ sub wait_status {
         sleep 0.05;
     }
     return $t;
+}
+
+# the same for a status URL of any location: PREFIX/exports
+sub wait_status_at {
+    my ($prefix, $secs) = @_;
+    my $deadline = time + ($secs || 30);
+    my $t;
+    while (time < $deadline) {
+        $t = json_of(http_req('GET', "$prefix/exports?wait=5"));
+        last if $t && $t->{status} && $t->{status} =~ /^(COMPLETED|FAILED)$/;
+        sleep 0.05;
+    }
+    return $t;
+}
+
+sub slurp {
+    my ($file) = @_;
+    open my $fh, '<:raw', $file or return '';
+    local $/;
+    return <$fh>;
 }
 
 # the three outside tools agree that the archive is whole
