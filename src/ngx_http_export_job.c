@@ -13,6 +13,7 @@
 #include "ngx_http_export_module.h"
 
 #include <dirent.h>
+#include <sys/file.h>
 #include <yajl/yajl_gen.h>
 
 #include "ngx_export_csv.h"
@@ -456,6 +457,9 @@ ngx_http_export_generate(ngx_http_export_job_t *job)
                                     "export store");
     }
 
+    /* the lock tells a starting nginx that this file is being written */
+    (void) flock(fd, LOCK_EX|LOCK_NB);
+
     job->zip = exz_create(fd, (int) job->level);
     if (job->zip == NULL) {
         rc = ngx_http_export_fail(job, 0, "out of memory");
@@ -475,7 +479,7 @@ ngx_http_export_generate(ngx_http_export_job_t *job)
     }
 
     if (exz_finish(job->zip) != EXZ_OK) {
-        rc = ngx_http_export_fail(job, exz_errno(job->zip),
+        rc = ngx_http_export_fail(job, 0,
                                   "writing the archive failed: %s",
                                   exz_strerror(job->zip));
         goto failed;
@@ -905,7 +909,7 @@ ngx_http_export_add_report(ngx_http_export_job_t *job,
 
 zip_failed:
 
-    ret = ngx_http_export_fail(job, exz_errno(job->zip),
+    ret = ngx_http_export_fail(job, 0,
                                "writing the archive failed: %s",
                                exz_strerror(job->zip));
 
@@ -1031,7 +1035,7 @@ ngx_http_export_add_manifest(ngx_http_export_job_t *job)
                || exz_write(job->zip, json, len) != EXZ_OK
                || exz_end(job->zip) != EXZ_OK)
     {
-        rc = ngx_http_export_fail(job, exz_errno(job->zip),
+        rc = ngx_http_export_fail(job, 0,
                                   "writing the archive failed: %s",
                                   exz_strerror(job->zip));
     }

@@ -195,36 +195,57 @@ ngx_http_export_data_handler(ngx_http_request_t *r)
 static void
 ngx_http_export_hide_signature(ngx_http_request_t *r)
 {
-    u_char  *p, *last, *sig, *end, *line;
+    u_char  *p, *last, *q, *end, *line;
     size_t   len;
 
     p = r->request_line.data;
     last = p + r->request_line.len;
 
-    sig = ngx_strlcasestrn(p, last, (u_char *) "signature=", 10 - 1);
-    if (sig == NULL) {
+    /* the query of the request line: from "?" to the space before HTTP */
+
+    q = ngx_strlchr(p, last, '?');
+    if (q == NULL) {
         return;
     }
 
-    sig += 10;
-
-    for (end = sig; end < last && *end != '&' && *end != ' '; end++) {
+    for (end = q; end < last && *end != ' '; end++) {
         /* void */
     }
 
-    len = r->request_line.len - (end - sig) + 1;
+    /* each "signature" parameter's value, wherever it stands */
 
-    line = ngx_pnalloc(r->pool, len);
-    if (line == NULL) {
-        return;
+    while (q && q < end) {
+        q++;
+
+        if (end - q > 10 && ngx_strncmp(q, "signature=", 10) == 0) {
+            q += 10;
+
+            for (p = q; p < end && *p != '&'; p++) {
+                /* void */
+            }
+
+            len = r->request_line.len - (p - q) + 1;
+
+            line = ngx_pnalloc(r->pool, len);
+            if (line == NULL) {
+                return;
+            }
+
+            last = ngx_cpymem(line, r->request_line.data,
+                              q - r->request_line.data);
+            *last++ = '-';
+            last = ngx_cpymem(last, p, r->request_line.data
+                                       + r->request_line.len - p);
+
+            end = line + (end - r->request_line.data) - (p - q) + 1;
+            q = line + (q - r->request_line.data);
+
+            r->request_line.data = line;
+            r->request_line.len = last - line;
+        }
+
+        q = ngx_strlchr(q, end, '&');
     }
-
-    p = ngx_cpymem(line, r->request_line.data, sig - r->request_line.data);
-    *p++ = '-';
-    p = ngx_cpymem(p, end, last - end);
-
-    r->request_line.data = line;
-    r->request_line.len = p - line;
 }
 
 

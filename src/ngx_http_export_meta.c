@@ -12,6 +12,7 @@
 #include "ngx_http_export_module.h"
 
 #include <dirent.h>
+#include <sys/file.h>
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
@@ -27,6 +28,28 @@ static ngx_int_t ngx_http_export_meta_load(ngx_http_export_zone_t *zone,
 static ngx_int_t ngx_http_export_meta_unlink(int dfd, const char *name,
     ngx_log_t *log);
 static ngx_int_t ngx_http_export_meta_uuid(yajl_val v, u_char *bin);
+static ngx_uint_t ngx_http_export_meta_in_use(int dfd, const char *name);
+
+
+/* whether a live job holds the lock of a temporary file */
+
+static ngx_uint_t
+ngx_http_export_meta_in_use(int dfd, const char *name)
+{
+    int         fd;
+    ngx_uint_t  busy;
+
+    fd = openat(dfd, name, O_RDONLY|O_CLOEXEC);
+    if (fd == -1) {
+        return 0;
+    }
+
+    busy = (flock(fd, LOCK_EX|LOCK_NB) == -1 && ngx_errno == NGX_EAGAIN);
+
+    (void) close(fd);
+
+    return busy;
+}
 
 
 /* a UUID member of the metadata */
@@ -230,9 +253,17 @@ ngx_http_export_meta_recover(ngx_http_export_zone_t *zone, ngx_log_t *log)
         while ((de = readdir(dir)) != NULL) {
             len = ngx_strlen(de->d_name);
 
-            /* a temporary file: its process is gone */
+            /*
+             * A temporary file whose process is gone.  A job holds a lock
+             * on the file it writes, so one that another nginx on the
+             * same store is writing (a binary upgrade) is left alone.
+             */
 
             if (ngx_strncmp(de->d_name, ".export-", 8) == 0) {
+                if (ngx_http_export_meta_in_use(dfd, de->d_name)) {
+                    continue;
+                }
+
                 removed += (ngx_http_export_meta_unlink(dfd, de->d_name, log)
                             == NGX_OK);
                 continue;

@@ -24,8 +24,7 @@ static ngx_int_t ngx_http_export_init_process(ngx_cycle_t *cycle);
 
 static char *ngx_http_export_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static ngx_uint_t ngx_http_export_zone_resized(ngx_conf_t *cf,
-    ngx_str_t *name, size_t size);
+
 static char *ngx_http_export_handler_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_export_store(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -555,8 +554,14 @@ ngx_http_export_variable(ngx_http_request_t *r,
 }
 
 
-static ngx_uint_t
-ngx_http_export_zone_resized(ngx_conf_t *cf, ngx_str_t *name, size_t size)
+/*
+ * nginx makes a new, empty zone when a reload changes a zone's size; the
+ * tasks, and the slots tasks hold in quota zones, would be lost.
+ */
+
+ngx_uint_t
+ngx_http_export_zone_resized(ngx_conf_t *cf, ngx_str_t *name, size_t size,
+    ngx_shm_zone_init_pt init)
 {
     ngx_uint_t        i;
     ngx_list_part_t  *part;
@@ -587,7 +592,7 @@ ngx_http_export_zone_resized(ngx_conf_t *cf, ngx_str_t *name, size_t size)
             && shm_zone[i].shm.name.len == name->len
             && ngx_strncmp(shm_zone[i].shm.name.data, name->data, name->len)
                == 0
-            && shm_zone[i].init == ngx_http_export_init_zone)
+            && shm_zone[i].init == init)
         {
             return shm_zone[i].shm.size != size;
         }
@@ -646,12 +651,9 @@ ngx_http_export_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    /*
-     * nginx makes a new, empty zone when a reload changes its size; the
-     * tasks would be lost, so such a reload is refused.
-     */
-
-    if (ngx_http_export_zone_resized(cf, &name, size)) {
+    if (ngx_http_export_zone_resized(cf, &name, size,
+                                     ngx_http_export_init_zone))
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "export zone \"%V\" cannot change its size on "
                            "reload; keep its size, or stop and start nginx "

@@ -272,6 +272,10 @@ typedef struct {
 extern ngx_module_t  ngx_http_export_module;
 
 
+/* ngx_http_export_module.c */
+ngx_uint_t ngx_http_export_zone_resized(ngx_conf_t *cf, ngx_str_t *name,
+    size_t size, ngx_shm_zone_init_pt init);
+
 /* ngx_http_export_store.c: the task table in shared memory */
 ngx_int_t ngx_http_export_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 ngx_http_export_task_t *ngx_http_export_task_find(

@@ -162,6 +162,16 @@ ngx_http_export_quota_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_export_zone_resized(cf, &name, size,
+                                     ngx_http_export_quota_init_zone))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "quota zone \"%V\" cannot change its size on "
+                           "reload; keep its size, or stop and start nginx "
+                           "to resize it", &name);
+        return NGX_CONF_ERROR;
+    }
+
     shm_zone = ngx_shared_memory_add(cf, &name, size,
                                      &ngx_http_export_module);
     if (shm_zone == NULL) {
@@ -846,6 +856,43 @@ ngx_http_export_quota_keep(ngx_http_export_quota_ref_t *dst,
 }
 
 
+/*
+ * Whether a quota zone is still mapped in this worker: a reload that
+ * drops a quota zone unmaps it in the new workers, while tasks started
+ * before the reload still name it.
+ */
+
+static ngx_uint_t
+ngx_http_export_quota_live(ngx_slab_pool_t *shpool)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_shm_zone_t   *shm_zone;
+
+    part = &((ngx_cycle_t *) ngx_cycle)->shared_memory.part;
+    shm_zone = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            shm_zone = part->elts;
+            i = 0;
+        }
+
+        if (shm_zone[i].shm.addr == (u_char *) shpool
+            && shm_zone[i].init == ngx_http_export_quota_init_zone)
+        {
+            return 1;
+        }
+    }
+}
+
+
 /* gives active slots back; safe from any worker or thread */
 
 void
@@ -856,6 +903,12 @@ ngx_http_export_quota_release(ngx_http_export_quota_ref_t *refs)
 
     for (i = 0; i < NGX_HTTP_EXPORT_QUOTAS_MAX; i++) {
         if (refs[i].shpool == NULL) {
+            continue;
+        }
+
+        if (!ngx_http_export_quota_live(refs[i].shpool)) {
+            refs[i].shpool = NULL;
+            refs[i].node = NULL;
             continue;
         }
 

@@ -230,7 +230,7 @@ static ngx_int_t
 ngx_http_export_status_json(ngx_http_request_t *r, ngx_array_t *zones,
     ngx_array_t *quotas, ngx_chain_t *out)
 {
-    u_char                          *p, le[NGX_INT_T_LEN + 2];
+    u_char                          *p, le[NGX_ATOMIC_T_LEN + 8];
     size_t                           len;
     yajl_gen                         g;
     ngx_buf_t                       *b;
@@ -289,7 +289,9 @@ ngx_http_export_status_json(ngx_http_request_t *r, ngx_array_t *zones,
         ngx_http_export_gen_key(g, "count");
         yajl_gen_integer(g, zr[i].stats.buckets[NGX_HTTP_EXPORT_BUCKETS - 1]);
         ngx_http_export_gen_key(g, "sum");
-        yajl_gen_double(g, (double) zr[i].stats.seconds_ms / 1000);
+        p = ngx_sprintf(le, "%uA.%03uA", zr[i].stats.seconds_ms / 1000,
+                        zr[i].stats.seconds_ms % 1000);
+        yajl_gen_number(g, (const char *) le, p - le);
         ngx_http_export_gen_key(g, "buckets");
         yajl_gen_map_open(g);
         for (s = 0; s < NGX_HTTP_EXPORT_BUCKETS; s++) {

@@ -105,8 +105,14 @@ ngx_http_export_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     /* a full zone is expected and handled: no "no memory" alerts */
     zone->shpool->log_nomem = 0;
 
-    /* a start, not a reload: take back the exports the stores hold */
-    ngx_http_export_meta_recover(zone, shm_zone->shm.log);
+    /*
+     * A start, not a reload: take back the exports the stores hold.  Not
+     * for "nginx -t", which may run beside a live server.
+     */
+
+    if (!ngx_test_config) {
+        ngx_http_export_meta_recover(zone, shm_zone->shm.log);
+    }
 
     return NGX_OK;
 }

@@ -19,7 +19,9 @@ sub api { '/v1/system/check-sets/' . $_[0] . '/exports' }
 
 my $big = join '', map { qq({"i": $_, "host": {"name": "esx-$_"}, "pad": "@{[ 'p' x 200 ]}"}\n) } 1 .. 120000;
 
-my %o = (port => 1994, zone => '2m');
+my %o = (port => 1994, zone => '2m',
+         http => "    export_quota_zone \$remote_addr zone=q:1m;\n",
+         api => 'export_quota zone=q active=10;');
 my $n = start_nginx(%o);
 my $root = $n->{root};
 
@@ -47,6 +49,15 @@ for (1 .. 400) {
 is(json_of(http_req('GET', api($d)))->{status}, 'IN_PROGRESS',
    'D is being generated');
 
+# nginx -t beside the live server leaves its files alone
+my $tmp_d = "$root/store/.export-$td->{id}.tmp";
+ok(-e $tmp_d, 'D is written to its temporary file');
+my $bin = $ENV{TEST_NGINX_BINARY} || "/usr/sbin/nginx";
+my $out = `$bin -t -p $root/ -c conf/nginx.conf 2>&1`;
+like($out, qr/test is successful/, 'nginx -t while D is generated');
+ok(-e $tmp_d || json_of(http_req('GET', api($d)))->{status} eq 'COMPLETED',
+   'nginx -t did not remove the file being written');
+
 my $master = ExportTest::master_pid($n);
 kill 'HUP', $master;
 sleep 0.5;
@@ -64,6 +75,13 @@ is(http_req('GET', $t->{downloadUrl})->{status}, 200,
 {
     my $conf = slurp("$root/conf/nginx.conf");
     (my $bigger = $conf) =~ s/export_zone exports:2m/export_zone exports:4m/;
+    (my $qbigger = $conf) =~ s/zone=q:1m/zone=q:2m/;
+    spew("$root/conf/nginx.conf", $qbigger);
+    kill 'HUP', $master;
+    sleep 1;
+    like(slurp("$root/logs/error.log"),
+         qr/\[emerg\].*quota zone "q" cannot change its size on reload/,
+         'a reload that resizes a quota zone fails clearly');
     spew("$root/conf/nginx.conf", $bigger);
     kill 'HUP', $master;
     sleep 1;
