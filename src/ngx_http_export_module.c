@@ -7,6 +7,9 @@
 
 #include "ngx_http_export_module.h"
 
+#include <grp.h>
+#include <pwd.h>
+
 
 typedef struct {
     ngx_array_t                 zones;        /* ngx_http_export_zone_t * */
@@ -19,7 +22,7 @@ static void *ngx_http_export_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_export_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_export_add_variables(ngx_conf_t *cf);
-static ngx_int_t ngx_http_export_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_export_check_stores(ngx_conf_t *cf);
 static ngx_int_t ngx_http_export_init_process(ngx_cycle_t *cycle);
 
 static char *ngx_http_export_zone(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -192,7 +195,7 @@ static ngx_command_t  ngx_http_export_commands[] = {
 
 static ngx_http_module_t  ngx_http_export_module_ctx = {
     ngx_http_export_add_variables,         /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_export_check_stores,          /* postconfiguration */
 
     ngx_http_export_create_main_conf,      /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -211,7 +214,7 @@ ngx_module_t  ngx_http_export_module = {
     ngx_http_export_commands,              /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    ngx_http_export_init_module,           /* init module */
+    NULL,                                  /* init module */
     ngx_http_export_init_process,          /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -935,54 +938,78 @@ ngx_http_export_level(ngx_conf_t *cf, void *post, void *data)
 
 /*
  * The store must be writable by the worker processes.  With a root
- * master they run as the "user" directive says, so the check uses that
- * user's permissions, not the master's.
+ * master they run as the "user" directive says (nginx's default user
+ * when it is not set yet), so the check uses that user's permissions,
+ * not the master's.  It runs while the configuration is read, so that a
+ * reload with a bad store is refused and the old configuration goes on.
  */
 
 static ngx_int_t
-ngx_http_export_init_module(ngx_cycle_t *cycle)
+ngx_http_export_check_stores(ngx_conf_t *cf)
 {
+    char                         *username;
     ngx_str_t                    *store;
+    ngx_uid_t                     uid;
+    ngx_gid_t                     gid;
     ngx_uint_t                    i, ok;
+    struct group                 *grp;
+    struct passwd                *pwd;
     ngx_file_info_t               fi;
     ngx_core_conf_t              *ccf;
     ngx_http_export_main_conf_t  *emcf;
 
-    emcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_export_module);
-    if (emcf == NULL) {
-        return NGX_OK;
-    }
+    emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_export_module);
 
-    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    uid = 0;
+    gid = 0;
+    username = NGX_USER;
+
+    if (geteuid() == 0) {
+        if (ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT) {
+            uid = ccf->user;
+            gid = ccf->group;
+            username = ccf->username;
+
+        } else {
+            pwd = getpwnam(NGX_USER);
+            grp = getgrnam(NGX_GROUP);
+
+            if (pwd && grp) {
+                uid = pwd->pw_uid;
+                gid = grp->gr_gid;
+            }
+        }
+    }
 
     store = emcf->stores.elts;
 
     for (i = 0; i < emcf->stores.nelts; i++) {
 
         if (access((char *) store[i].data, W_OK|X_OK) != 0) {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+            ngx_log_error(NGX_LOG_EMERG, cf->log, ngx_errno,
                           "export_store \"%V\" is not writable",
                           &store[i]);
             return NGX_ERROR;
         }
 
-        if (geteuid() != 0 || ccf->user == 0
-            || ccf->user == (ngx_uid_t) NGX_CONF_UNSET_UINT)
-        {
+        if (uid == 0) {
             continue;
         }
 
         if (ngx_file_info(store[i].data, &fi) == NGX_FILE_ERROR) {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+            ngx_log_error(NGX_LOG_EMERG, cf->log, ngx_errno,
                           "export_store \"%V\": " ngx_file_info_n
                           " failed", &store[i]);
             return NGX_ERROR;
         }
 
-        if (fi.st_uid == ccf->user) {
+        if (fi.st_uid == uid) {
             ok = (fi.st_mode & (S_IWUSR|S_IXUSR)) == (S_IWUSR|S_IXUSR);
 
-        } else if (fi.st_gid == ccf->group) {
+        } else if (fi.st_gid == gid) {
             ok = (fi.st_mode & (S_IWGRP|S_IXGRP)) == (S_IWGRP|S_IXGRP);
 
         } else {
@@ -990,9 +1017,9 @@ ngx_http_export_init_module(ngx_cycle_t *cycle)
         }
 
         if (!ok) {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "export_store \"%V\" is not writable by the "
-                          "worker user \"%s\"", &store[i], ccf->username);
+                          "worker user \"%s\"", &store[i], username);
             return NGX_ERROR;
         }
     }
