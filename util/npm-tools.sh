@@ -14,25 +14,33 @@ top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 prefix="$top/build/npm"
 bin="$prefix/node_modules/.bin"
 
-# package@version, and the file whose presence says it is installed;
-# versions are pinned so that a lint result does not change under us
-pkgs=("@redocly/cli@2.77.0" "ajv-cli@5.0.0" "ajv-formats@3.0.1")
-marks=("$bin/redocly" "$bin/ajv" "$prefix/node_modules/ajv-formats/package.json")
-
 for t in node npm; do
     if ! command -v "$t" >/dev/null; then
-        echo "npm-tools: $t is not installed" >&2
-        exit 1
+        # a fresh Debian 12: its own nodejs and npm will do
+        if [ "$(id -u)" -eq 0 ]; then
+            echo "npm-tools: installing Debian's nodejs and npm" >&2
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+                --no-install-recommends nodejs npm >/dev/null
+        fi
+        if ! command -v "$t" >/dev/null; then
+            echo "npm-tools: $t is not installed" >&2
+            exit 1
+        fi
     fi
 done
 
-# @redocly/cli 2 runs on node 20.19 or later (Debian 12's own nodejs is
-# 18: take node from NodeSource or nodejs.org)
+# @redocly/cli 2 runs on node 20.19 or later; on Debian 12's node 18 the
+# 1.34 line (node 18.17 or later) lints the same OpenAPI 3.0 document
+redocly="@redocly/cli@2.77.0"
 if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number);
               process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
-    echo "npm-tools: node $(node --version) is too old, @redocly/cli needs 20.19 or later" >&2
-    exit 1
+    redocly="@redocly/cli@1.34.5"
 fi
+
+# package@version, and the file whose presence says it is installed;
+# versions are pinned so that a lint result does not change under us
+pkgs=("$redocly" "ajv-cli@5.0.0" "ajv-formats@3.0.1")
+marks=("$bin/redocly" "$bin/ajv" "$prefix/node_modules/ajv-formats/package.json")
 
 missing=()
 for i in "${!pkgs[@]}"; do
