@@ -7,14 +7,17 @@
 
 #include "ngx_http_export_module.h"
 
-#include <grp.h>
-#include <pwd.h>
 
 
 typedef struct {
     ngx_array_t                 zones;        /* ngx_http_export_zone_t * */
     ngx_array_t                 stores;       /* ngx_str_t */
+    ngx_uint_t                  check_user;   /* "user" came after http */
 } ngx_http_export_main_conf_t;
+
+
+static ngx_int_t ngx_http_export_check_user(ngx_log_t *log,
+    ngx_http_export_main_conf_t *emcf, ngx_core_conf_t *ccf);
 
 
 static void *ngx_http_export_create_main_conf(ngx_conf_t *cf);
@@ -23,6 +26,7 @@ static char *ngx_http_export_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_export_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_export_check_stores(ngx_conf_t *cf);
+static ngx_int_t ngx_http_export_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_export_init_process(ngx_cycle_t *cycle);
 
 static char *ngx_http_export_zone(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -214,7 +218,7 @@ ngx_module_t  ngx_http_export_module = {
     ngx_http_export_commands,              /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_export_init_module,           /* init module */
     ngx_http_export_init_process,          /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -938,78 +942,77 @@ ngx_http_export_level(ngx_conf_t *cf, void *post, void *data)
 
 /*
  * The store must be writable by the worker processes.  With a root
- * master they run as the "user" directive says (nginx's default user
- * when it is not set yet), so the check uses that user's permissions,
- * not the master's.  It runs while the configuration is read, so that a
- * reload with a bad store is refused and the old configuration goes on.
+ * master they run as the "user" directive says, so the check uses that
+ * user's permissions, not the master's.  It runs while the configuration
+ * is read, so that a reload with a bad store is refused and the old
+ * configuration goes on; when "user" comes after the http block it can
+ * only run once the whole configuration is read (init_module).
  */
 
 static ngx_int_t
 ngx_http_export_check_stores(ngx_conf_t *cf)
 {
-    char                         *username;
     ngx_str_t                    *store;
-    ngx_uid_t                     uid;
-    ngx_gid_t                     gid;
-    ngx_uint_t                    i, ok;
-    struct group                 *grp;
-    struct passwd                *pwd;
-    ngx_file_info_t               fi;
+    ngx_uint_t                    i;
     ngx_core_conf_t              *ccf;
     ngx_http_export_main_conf_t  *emcf;
 
     emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_export_module);
 
-    ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
-                                           ngx_core_module);
-
-    uid = 0;
-    gid = 0;
-    username = NGX_USER;
-
-    if (geteuid() == 0) {
-        if (ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT) {
-            uid = ccf->user;
-            gid = ccf->group;
-            username = ccf->username;
-
-        } else {
-            pwd = getpwnam(NGX_USER);
-            grp = getgrnam(NGX_GROUP);
-
-            if (pwd && grp) {
-                uid = pwd->pw_uid;
-                gid = grp->gr_gid;
-            }
-        }
-    }
-
     store = emcf->stores.elts;
 
     for (i = 0; i < emcf->stores.nelts; i++) {
-
         if (access((char *) store[i].data, W_OK|X_OK) != 0) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, ngx_errno,
                           "export_store \"%V\" is not writable",
                           &store[i]);
             return NGX_ERROR;
         }
+    }
 
-        if (uid == 0) {
-            continue;
-        }
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    if (geteuid() != 0) {
+        return NGX_OK;
+    }
+
+    if (ccf->user == (ngx_uid_t) NGX_CONF_UNSET_UINT) {
+        emcf->check_user = 1;
+        return NGX_OK;
+    }
+
+    return ngx_http_export_check_user(cf->log, emcf, ccf);
+}
+
+
+static ngx_int_t
+ngx_http_export_check_user(ngx_log_t *log,
+    ngx_http_export_main_conf_t *emcf, ngx_core_conf_t *ccf)
+{
+    ngx_str_t        *store;
+    ngx_uint_t        i, ok;
+    ngx_file_info_t   fi;
+
+    if (ccf->user == 0 || ccf->user == (ngx_uid_t) NGX_CONF_UNSET_UINT) {
+        return NGX_OK;
+    }
+
+    store = emcf->stores.elts;
+
+    for (i = 0; i < emcf->stores.nelts; i++) {
 
         if (ngx_file_info(store[i].data, &fi) == NGX_FILE_ERROR) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, ngx_errno,
+            ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
                           "export_store \"%V\": " ngx_file_info_n
                           " failed", &store[i]);
             return NGX_ERROR;
         }
 
-        if (fi.st_uid == uid) {
+        if (fi.st_uid == ccf->user) {
             ok = (fi.st_mode & (S_IWUSR|S_IXUSR)) == (S_IWUSR|S_IXUSR);
 
-        } else if (fi.st_gid == gid) {
+        } else if (fi.st_gid == ccf->group) {
             ok = (fi.st_mode & (S_IWGRP|S_IXGRP)) == (S_IWGRP|S_IXGRP);
 
         } else {
@@ -1017,14 +1020,45 @@ ngx_http_export_check_stores(ngx_conf_t *cf)
         }
 
         if (!ok) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+            ngx_log_error(NGX_LOG_EMERG, log, 0,
                           "export_store \"%V\" is not writable by the "
-                          "worker user \"%s\"", &store[i], username);
+                          "worker user \"%s\"", &store[i], ccf->username);
             return NGX_ERROR;
         }
     }
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_export_init_module(ngx_cycle_t *cycle)
+{
+    ngx_core_conf_t              *ccf;
+    ngx_http_export_main_conf_t  *emcf;
+
+    emcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_export_module);
+    if (emcf == NULL || !emcf->check_user) {
+        return NGX_OK;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    if (ngx_http_export_check_user(cycle->log, emcf, ccf) == NGX_OK) {
+        return NGX_OK;
+    }
+
+    /*
+     * A failure here makes nginx exit: right for a start or "nginx -t",
+     * but a reload must not stop the master.  Then the exports fail,
+     * each with an error that says why.
+     */
+
+    if (cycle->old_cycle && cycle->old_cycle->conf_ctx) {
+        return NGX_OK;
+    }
+
+    return NGX_ERROR;
 }
 
 
