@@ -57,13 +57,15 @@ typedef int (*exc_write_pt)(void *data, const unsigned char *buf, size_t len);
 /*
  * Memory: a converter holds at most about 2 * max_row (the row buffer of
  * pass 2, the column names) + 8 * max_cell (a token cut by a chunk end,
- * up to 6 * max_cell + 16 bytes of JSON text, the JSON text of an array
- * cell, yajl's decoded string, the key path) + max_columns * 32 bytes,
- * plus fixed buffers (64 KiB of output, yajl's state).  The defaults keep
- * that under 8 MiB: measured with t/bench/archive.sh, a report that takes
- * every buffer to these limits grows the generator by about 8 MiB, a
- * realistic one by under 2 MiB (see docs/benchmarks.md).  With the former
- * defaults (1 MiB, 16 MiB) the same worst case took 52 MiB.
+ * up to 6 * max_cell + 16 bytes of JSON text; the JSON text of an array
+ * cell; yajl's decoded string; the key path) + 32 bytes a column, plus
+ * fixed buffers (64 KiB of output, yajl's state).  The defaults bound
+ * that at about 7 MiB, for "memory per export stays bounded (a few MiB)":
+ * with t/bench/archive.sh, a report that takes every buffer to these
+ * limits grows the whole generator (converter, zip writer, zlib, read
+ * buffer) by 8 MiB, a realistic report of any size by 1.5 MiB; the
+ * former defaults (1 MiB, 16 MiB) let the same worst case take 52 MiB.
+ * See docs/benchmarks.md.
  */
 
 typedef struct {

@@ -1,0 +1,552 @@
+#!/usr/bin/env bash
+#
+# Archive engine benchmark: how fast and how lean the export generation
+# is, measured side by side with zip(1) and plain zlib in the same run.
+#
+#   bash t/bench/archive.sh              10 MiB and 100 MiB reports
+#   BENCH_FULL=1 bash t/bench/archive.sh   ... and 1 GiB
+#
+# `make bench` runs it after `make build`, with TEST_NGINX_BINARY and
+# EXPORT_MODULE set.  The default run takes about 2.5 minutes on the
+# 2-CPU test machine when it is otherwise idle (4.5 under load); with
+# BENCH_FULL=1 about 12 minutes and 5 GB in BENCH_TMP.  Cases: a
+# pretty-printed JSON report of 10 MiB and of 100 MiB, an NDJSON report of
+# 100 MiB (compact lines), and with BENCH_FULL=1 a JSON report of 1 GiB
+# (just under, so that the module's default export_max_report_size 1024m
+# still converts it).  For each case it
+#
+#   1. writes the report (t/bench/archive/genreport.c: health-check rows
+#      with nested host objects, numbers, strings, arrays, keys only some
+#      rows have, values from a fixed-seed PRNG) into a run directory;
+#   2. times, interleaved, BENCH_REPS times each (the best run counts,
+#      the median is shown too), wall and CPU (user + system) time:
+#      - exportgen (t/bench/archive/exportgen.c): the generation job of
+#        src/ngx_http_export_job.c without nginx: copy, scan, emit into
+#        one zip at level L, with its peak RSS over its idle RSS;
+#      - zip -q -L of the files the export holds (taken out of its zip);
+#      - zdeflate (t/bench/archive/zdeflate.c): plain zlib deflate of the
+#        same bytes at level L, in 256 KiB chunks;
+#   3. once, an experiment: exportgen -P, which runs pass 1 in a second
+#      thread beside the copy (not what the job does);
+#   4. once, the module end to end: nginx on 127.0.0.1:BENCH_PORT, from
+#      the POST to the GET ?wait=60 that sees COMPLETED (the long poll
+#      looks every 100 ms), the CPU time of the workers' threads, and the
+#      growth of the workers' VmHWM; the archive is downloaded and its
+#      JSON and CSV compared with the report and with exportgen's CSV.
+#
+# A "limits" case then takes the converter's buffers as far as its
+# default max_cell and max_row allow (the CSV still succeeds) and
+# measures the peak RSS of exportgen and of the nginx worker.
+#
+# Every figure is printed with its target and PASS or MISS (time ratios
+# twice: on wall and on CPU time).  The script exits 0 whenever it ran,
+# whatever the figures (a benchmark is not a test), and non-zero only if
+# something broke.
+#
+# Environment: BENCH_FULL=1 (adds 1 GiB), BENCH_LEVEL (default 6),
+# BENCH_REPS (default 5 for 10 MiB, 3 for 100 MiB, 2 for 1 GiB),
+# BENCH_PORT (default 1995), BENCH_TMP (default /tmp), BENCH_KEEP=1
+# (keep the work directory), TEST_NGINX_BINARY, EXPORT_MODULE.
+
+set -euo pipefail
+export LC_ALL=C
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+NGINX=${TEST_NGINX_BINARY:-/usr/sbin/nginx}
+MODULE=${EXPORT_MODULE:-$ROOT/build/nginx/objs/ngx_http_export_module.so}
+LEVEL=${BENCH_LEVEL:-6}
+FULL=${BENCH_FULL:-0}
+PORT=${BENCH_PORT:-1995}
+TMPBASE=${BENCH_TMP:-/tmp}
+
+# targets
+T_ZIP=1.00          # generation time / zip -L time, at most
+T_ZLIB=1.15         # generation time / zlib deflate time, at most
+T_RSS_MIB=32        # peak RSS growth of the generator, below
+
+START=$EPOCHREALTIME
+WORK=
+NGX_PID=
+RATIOS=()
+MEMORY=()
+
+die() {
+    printf 'archive.sh: error: %s\n' "$*" >&2
+    exit 1
+}
+
+trap 'rc=$?; [ $rc -ne 0 ] && printf "archive.sh: failed at line %s (exit %s)\n" "$LINENO" "$rc" >&2' ERR
+
+cleanup() {
+    if [ -n "$NGX_PID" ] && kill -0 "$NGX_PID" 2>/dev/null; then
+        kill -QUIT "$NGX_PID" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$NGX_PID" 2>/dev/null || break; sleep 0.1; done
+    fi
+
+    if [ -n "$WORK" ] && [ "${BENCH_KEEP:-0}" != 1 ]; then
+        rm -rf "$WORK"
+    elif [ -n "$WORK" ]; then
+        echo "work directory kept: $WORK"
+    fi
+}
+trap cleanup EXIT
+
+sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+div() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+min() { printf '%s\n' "$@" | awk 'NR == 1 || $1 < m { m = $1 } END { print m }'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+    printf "%.3f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+human() { awk -v b="$1" 'BEGIN { if (b >= 1000 * 1048576) printf "%.0f GiB", b / 1073741824; else printf "%.0f MiB", b / 1048576 }'; }
+
+verdict() {
+    awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
+        ok = (op == "<=") ? (v <= t) : (v < t); print ok ? "PASS" : "MISS" }'
+}
+
+# ratio NAME WALL CPU TARGET: a line of the table of time ratios
+ratio() {
+    RATIOS+=("$(printf '%-40s %6s %6s   <= %-5s %s %s' "$1" "$2" "$3" "$4" \
+        "$(verdict "$2" "<=" "$4")" "$(verdict "$3" "<=" "$4")")")
+}
+
+# memory NAME MIB: a line of the table of memory figures
+memory() {
+    MEMORY+=("$(printf '%-46s %7s MiB   < %s MiB  %s' "$1" "$2" "$T_RSS_MIB" \
+        "$(verdict "$2" "<" "$T_RSS_MIB")")")
+}
+
+# timed OUT CMD...: runs CMD (its stderr to $WORK/cmd.err), writes
+# "wall cpu" seconds to OUT; cpu is user + system of CMD and its children
+timed() {
+    local out=$1 TIMEFORMAT='%3R %3U %3S'
+    shift
+    sync
+    { time "$@" 2> "$WORK/cmd.err" ; } 2> "$out.raw" \
+        || die "$1 failed: $(cat "$WORK/cmd.err")"
+    awk '{ printf "%.3f %.3f\n", $1, $2 + $3 }' "$out.raw" > "$out"
+}
+
+
+# --- set-up -----------------------------------------------------------
+
+need=()
+for c in cc zip unzip curl; do
+    command -v "$c" >/dev/null || need+=("$c")
+done
+[ -x /usr/bin/time ] || need+=(time)
+
+if [ ${#need[@]} -gt 0 ]; then
+    [ "$(id -u)" -eq 0 ] || die "missing: ${need[*]} (install them as root)"
+    pkgs=()
+    for c in "${need[@]}"; do
+        case $c in cc) pkgs+=(gcc) ;; *) pkgs+=("$c") ;; esac
+    done
+    echo "installing: ${pkgs[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null \
+        || die "apt-get install ${pkgs[*]} failed"
+fi
+
+[ -x "$NGINX" ] || die "no nginx binary at $NGINX"
+[ -f "$MODULE" ] || die "no module at $MODULE: run make build first"
+
+if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+    die "127.0.0.1:$PORT is in use (set BENCH_PORT)"
+fi
+
+WORK=$(mktemp -d "$TMPBASE/export-bench.XXXXXX")
+chmod 755 "$WORK"
+BIN=$WORK/bin
+mkdir -p "$BIN"
+
+cd "$ROOT"
+
+for p in genreport zdeflate; do
+    cc -O2 -Wall -o "$BIN/$p" "t/bench/archive/$p.c" -lz \
+        || die "cannot build $p"
+done
+
+cc -O2 -Wall -pthread -Isrc -o "$BIN/exportgen" t/bench/archive/exportgen.c \
+    src/ngx_export_csv.c src/ngx_export_zip.c -lyajl -lz \
+    || die "cannot build exportgen"
+
+read -r DEF_CELL DEF_ROW < <("$BIN/exportgen" -D)
+
+CASES=("json 10m 5" "json 100m 3" "ndjson 100m 3")
+if [ "$FULL" = 1 ]; then
+    CASES+=("json 1g 2")
+fi
+
+zlib_version=$(dpkg-query -W -f='${Version}' zlib1g 2>/dev/null || echo "?")
+yajl_version=$(dpkg-query -W -f='${Version}' libyajl2 2>/dev/null || echo "?")
+zip_version=$(zip -v 2>/dev/null | sed -n 's/^This is \(Zip [0-9.]*\).*/\1/p' | head -1)
+
+echo "archive engine benchmark, level $LEVEL"
+echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), $(free -g | awk '/^Mem:/ { print $2 " GiB" }') RAM, kernel $(uname -r)"
+echo "tools: $(cc --version | head -1), zlib $zlib_version, yajl $yajl_version, ${zip_version:-zip ?}, $("$NGINX" -v 2>&1 | sed 's/.*: //')"
+echo "converter defaults: max_cell $DEF_CELL, max_row $DEF_ROW"
+if [ "$FULL" = 1 ]; then
+    echo "sizes: 10 MiB, 100 MiB, 1 GiB (BENCH_FULL=1)"
+else
+    echo "sizes: 10 MiB and 100 MiB; 1 GiB only with BENCH_FULL=1"
+fi
+echo "times: wall seconds, best of BENCH_REPS interleaved runs (median in brackets)"
+echo "work directory: $WORK ($(df -h "$WORK" | awk 'NR == 2 { print $4 }') free)"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews wall times; cpu times much less)"
+echo
+
+
+# --- nginx --------------------------------------------------------------
+
+NG=$WORK/nginx
+
+nginx_start() {
+    rm -rf "$NG" "$WORK/store"
+    mkdir -p "$NG/conf" "$NG/logs" "$WORK/store"
+
+    {
+        echo "load_module $MODULE;"
+        [ "$(id -u)" -eq 0 ] && echo "user root;"
+        cat <<EOF
+worker_processes  2;
+error_log         $NG/logs/error.log info;
+pid               $NG/logs/nginx.pid;
+
+thread_pool exports threads=2 max_queue=64;
+
+events {
+    worker_connections  256;
+}
+
+http {
+    access_log  off;
+
+    export_zone  exports:4m;
+    export_compression_level  $LEVEL;
+
+    server {
+        listen  127.0.0.1:$PORT;
+
+        location ~ ^/v1/system/check-sets/(?<run_id>[^/]+)/exports\$ {
+            export_api          zone=exports;
+            export_run_id       \$run_id;
+            export_source       $WORK/runs/\$run_id;
+            export_store        $WORK/store;
+            export_thread_pool  exports;
+        }
+
+        location ~ ^/v1/system/check-sets/(?<run_id>[^/]+)/exports/data\$ {
+            export_data    zone=exports;
+            export_run_id  \$run_id;
+        }
+    }
+}
+EOF
+    } > "$NG/conf/nginx.conf"
+
+    "$NGINX" -p "$NG/" -e "$NG/logs/error.log" -c "$NG/conf/nginx.conf" \
+        || die "nginx did not start: $(tail -3 "$NG/logs/error.log")"
+
+    for _ in $(seq 100); do
+        [ -s "$NG/logs/nginx.pid" ] && break
+        sleep 0.05
+    done
+
+    NGX_PID=$(cat "$NG/logs/nginx.pid")
+
+    for _ in $(seq 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break
+        sleep 0.05
+    done
+
+    # both workers up
+    for _ in $(seq 100); do
+        [ "$(ps --ppid "$NGX_PID" -o pid= | wc -l)" -ge 2 ] && break
+        sleep 0.05
+    done
+}
+
+nginx_stop() {
+    kill -QUIT "$NGX_PID"
+    for _ in $(seq 100); do
+        kill -0 "$NGX_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    NGX_PID=
+}
+
+# VmHWM of every worker, "pid:kB ..."
+worker_hwm() {
+    local p
+    for p in $(ps --ppid "$NGX_PID" -o pid=); do
+        printf '%s:%s ' "$p" "$(awk '/^VmHWM:/ { print $2 }' "/proc/$p/status")"
+    done
+}
+
+# CPU time and run-queue wait of all worker threads, "ns ns"
+worker_sched() {
+    local p
+    for p in $(ps --ppid "$NGX_PID" -o pid=); do
+        cat /proc/"$p"/task/*/schedstat
+    done | awk '{ run += $1; wait += $2 } END { printf "%.0f %.0f", run, wait }'
+}
+
+# largest growth between two worker_hwm lists, in kB
+hwm_growth() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        n = split(a, x, " "); for (i = 1; i <= n; i++) { split(x[i], y, ":"); before[y[1]] = y[2] }
+        n = split(b, x, " "); g = 0
+        for (i = 1; i <= n; i++) { split(x[i], y, ":"); d = y[2] - before[y[1]]; if (d > g) g = d }
+        print g }'
+}
+
+# module RUN_ID: sets E2E (POST to COMPLETED), E2E_FILE (POST to the
+# archive's rename, from its ctime), E2E_CPU (CPU time of the workers'
+# threads), E2E_WAIT (their run-queue wait), NGX_GROWTH_KB; leaves the
+# download in $NG/export.zip
+module_run() {
+    local run=$1 url code body t0 t1 before after f s0 s1
+
+    url="http://127.0.0.1:$PORT/v1/system/check-sets/$run/exports"
+
+    nginx_start
+    before=$(worker_hwm)
+    s0=$(worker_sched)
+
+    sync
+    t0=$EPOCHREALTIME
+    code=$(curl -s -o "$NG/post.json" -w '%{http_code}' -X POST "$url")
+    [ "$code" = 202 ] || die "POST $url: $code $(cat "$NG/post.json")"
+
+    for _ in $(seq 120); do
+        body=$(curl -s "$url?wait=60")
+        case $body in
+            *'"status":"COMPLETED"'*) break ;;
+            *'"status":"FAILED"'*) die "export failed: $body" ;;
+            *'"status":"'*) ;;
+            *) die "GET $url?wait=60: $body" ;;
+        esac
+    done
+    t1=$EPOCHREALTIME
+
+    case $body in
+        *'"status":"COMPLETED"'*) ;;
+        *) die "export not done after 2 hours: $body" ;;
+    esac
+    case $body in
+        *'"warnings":[]'*) ;;
+        *) die "export has warnings: $body" ;;
+    esac
+
+    after=$(worker_hwm)
+    s1=$(worker_sched)
+    E2E=$(sub "$t0" "$t1")
+    E2E_CPU=$(awk -v a="$s0" -v b="$s1" 'BEGIN { split(a, x, " "); split(b, y, " ")
+        printf "%.3f", (y[1] - x[1]) / 1e9 }')
+    E2E_WAIT=$(awk -v a="$s0" -v b="$s1" 'BEGIN { split(a, x, " "); split(b, y, " ")
+        printf "%.3f", (y[2] - x[2]) / 1e9 }')
+    NGX_GROWTH_KB=$(hwm_growth "$before" "$after")
+
+    f=$(find "$WORK/store" -maxdepth 1 -type f -name '*.zip' | head -1)
+    [ -n "$f" ] || die "no archive in the store"
+    E2E_FILE=$(sub "$t0" "$(stat -c %.9Z "$f")")
+
+    code=$(curl -s -o "$NG/export.zip" -w '%{http_code}' "$url/data")
+    [ "$code" = 200 ] || die "GET $url/data: $code"
+
+    nginx_stop
+}
+
+
+# --- a case ---------------------------------------------------------------
+
+# gen_run RUN_DIR OUT.zip [FLAG...]: one exportgen run; sets T and C (wall
+# and CPU seconds), GEN_PEAK_KB (from time -f %M), GEN_LINE (its stats)
+gen_run() {
+    local run=$1 out=$2
+    shift 2
+    rm -f "$out"
+    timed "$WORK/gen.t" /usr/bin/time -f %M -o "$WORK/time.out" \
+        "$BIN/exportgen" "$@" -l "$LEVEL" "$run" "$out"
+    read -r T C < "$WORK/gen.t"
+    grep -q warning "$WORK/cmd.err" && die "exportgen: $(cat "$WORK/cmd.err")"
+    GEN_PEAK_KB=$(tail -1 "$WORK/time.out")
+    GEN_LINE=$(tail -1 "$WORK/cmd.err")
+}
+
+stat_of() { printf '%s\n' "$GEN_LINE" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+
+# the growth of the generator over its idle RSS, kB
+gen_growth() { echo $(( $(stat_of peak_rss_kb) - $(stat_of idle_rss_kb) )); }
+
+LARGEST=
+LARGEST_BYTES=0
+
+run_case() {
+    local kind=$1 size=$2 reps=${BENCH_REPS:-$3}
+    local run name report label dir x csv files i
+    local gen=() zipt=() zlib=() genc=() zipc=() zlibc=() genp=()
+    local growth=0 peak=0 copy scan emit fsync w c
+
+    run=$(printf '%08x-0000-4000-8000-%012x' "$RANDOM$RANDOM" "$RANDOM")
+    dir=$WORK/runs/$run
+    mkdir -p "$dir"
+
+    if [ "$kind" = ndjson ]; then
+        name=health-events
+        report=$dir/$name.ndjson
+        "$BIN/genreport" -n "$size" "$report"
+    else
+        name=health-check
+        report=$dir/$name.json
+        "$BIN/genreport" "$size" "$report"
+    fi
+
+    label="$(human "$(stat -c %s "$report")") ${kind^^}"
+    x=$WORK/x
+    rm -rf "$x" && mkdir -p "$x"
+
+    # the first run also gives the files for zip and zlib
+    gen_run "$dir" "$WORK/gen.zip"
+    unzip -tq "$WORK/gen.zip" >/dev/null || die "unzip -t fails on the export"
+    unzip -q "$WORK/gen.zip" -d "$x"
+    cmp -s "$x/$(basename "$report")" "$report" \
+        || die "the export's copy of the report differs"
+    [ -f "$x/$name.csv" ] || die "the export has no CSV"
+    files=("$x/$(basename "$report")" "$x/$name.csv" "$x/manifest.json")
+    csv=$(stat -c %s "$x/$name.csv")
+
+    printf '== %s: %s (%s bytes), CSV %s bytes, %s runs\n' "$label" \
+        "$(basename "$report")" "$(stat -c %s "$report")" "$csv" "$reps"
+
+    for i in $(seq "$reps"); do
+        gen_run "$dir" "$WORK/gen.zip"
+        gen+=("$T"); genc+=("$C")
+        [ "$(gen_growth)" -gt "$growth" ] && growth=$(gen_growth)
+        [ "$GEN_PEAK_KB" -gt "$peak" ] && peak=$GEN_PEAK_KB
+        if [ "$T" = "$(min "${gen[@]}")" ]; then
+            copy=$(stat_of copy_s); scan=$(stat_of scan_s)
+            emit=$(stat_of emit_s); fsync=$(stat_of fsync_s)
+        fi
+
+        rm -f "$WORK/zip.zip"
+        # -j: the names without the directory, as in the export
+        timed "$WORK/zip.t" zip -q -j "-$LEVEL" "$WORK/zip.zip" "${files[@]}"
+        read -r w c < "$WORK/zip.t"
+        zipt+=("$w"); zipc+=("$c")
+
+        timed "$WORK/zlib.t" "$BIN/zdeflate" -l "$LEVEL" "$WORK/zlib.out" "${files[@]}"
+        read -r w c < "$WORK/zlib.t"
+        zlib+=("$w"); zlibc+=("$c")
+    done
+
+    # the experiment, once: pass 1 in a second thread beside the copy
+    gen_run "$dir" "$WORK/genp.zip" -P
+    genp+=("$T")
+    unzip -p "$WORK/genp.zip" "$name.csv" | cmp -s - "$x/$name.csv" \
+        || die "exportgen -P wrote another CSV"
+
+    local g z l gc zc lc
+    g=$(min "${gen[@]}"); z=$(min "${zipt[@]}"); l=$(min "${zlib[@]}")
+    gc=$(min "${genc[@]}"); zc=$(min "${zipc[@]}"); lc=$(min "${zlibc[@]}")
+
+    printf '   wall: exportgen %6.3f s (%s)   zip -%s %6.3f s (%s)   zlib %6.3f s (%s)\n' \
+        "$g" "$(median "${gen[@]}")" "$LEVEL" "$z" "$(median "${zipt[@]}")" \
+        "$l" "$(median "${zlib[@]}")"
+    printf '   cpu:  exportgen %6.3f s (%s)   zip -%s %6.3f s (%s)   zlib %6.3f s (%s)\n' \
+        "$gc" "$(median "${genc[@]}")" "$LEVEL" "$zc" "$(median "${zipc[@]}")" \
+        "$lc" "$(median "${zlibc[@]}")"
+    printf '   exportgen phases (best run): copy %s, scan %s, emit %s, fsync %s s; archive %s bytes, zip(1) %s, zlib %s\n' \
+        "$copy" "$scan" "$emit" "$fsync" "$(stat -c %s "$WORK/gen.zip")" \
+        "$(stat -c %s "$WORK/zip.zip")" "$(stat -c %s "$WORK/zlib.out")"
+    printf '   exportgen peak RSS %s MiB (time -f %%M), growth over idle %s MiB\n' \
+        "$(mib "$peak")" "$(mib "$growth")"
+    printf '   experiment, exportgen -P (pass 1 in a 2nd thread beside the copy), one run: %s s, %s of zip, %s of zlib\n' \
+        "${genp[0]}" "$(div "${genp[0]}" "$z")" "$(div "${genp[0]}" "$l")"
+
+    module_run "$run"
+    unzip -tq "$NG/export.zip" >/dev/null || die "unzip -t fails on the module's export"
+    unzip -p "$NG/export.zip" "$(basename "$report")" | cmp -s - "$report" \
+        || die "the module's copy of the report differs"
+    unzip -p "$NG/export.zip" "$name.csv" | cmp -s - "$x/$name.csv" \
+        || die "the module's CSV differs from exportgen's"
+
+    printf '   module: end to end %s s (POST to COMPLETED; archive renamed after %s s), worker CPU %s s, run-queue wait %s s, worker VmHWM growth %s MiB\n' \
+        "$E2E" "$E2E_FILE" "$E2E_CPU" "$E2E_WAIT" "$(mib "$NGX_GROWTH_KB")"
+
+    ratio "$label: module / zip -$LEVEL" "$(div "$E2E" "$z")" "$(div "$E2E_CPU" "$zc")" "$T_ZIP"
+    ratio "$label: exportgen / zip -$LEVEL" "$(div "$g" "$z")" "$(div "$gc" "$zc")" "$T_ZIP"
+    ratio "$label: module / zlib" "$(div "$E2E" "$l")" "$(div "$E2E_CPU" "$lc")" "$T_ZLIB"
+    ratio "$label: exportgen / zlib" "$(div "$g" "$l")" "$(div "$gc" "$lc")" "$T_ZLIB"
+    memory "$label: exportgen peak RSS - idle" "$(mib "$growth")"
+    memory "$label: nginx worker VmHWM growth" "$(mib "$NGX_GROWTH_KB")"
+
+    if [ "$(stat -c %s "$report")" -gt "$LARGEST_BYTES" ]; then
+        LARGEST_BYTES=$(stat -c %s "$report")
+        LARGEST=$label
+    fi
+
+    rm -rf "$dir" "$x" "$WORK/gen.zip" "$WORK/genp.zip" "$WORK/zip.zip" \
+        "$WORK/zlib.out" "$NG/export.zip"
+    echo
+}
+
+limits_case() {
+    local run dir x growth
+
+    run=$(printf '%08x-0000-4000-8000-%012x' "$RANDOM$RANDOM" "$RANDOM")
+    dir=$WORK/runs/$run
+    mkdir -p "$dir"
+
+    "$BIN/genreport" -x "$DEF_CELL" "$DEF_ROW" 2 "$dir/limits.json"
+
+    gen_run "$dir" "$WORK/gen.zip"
+    case " $(unzip -Z1 "$WORK/gen.zip" | tr '\n' ' ') " in
+        *" limits.csv "*) ;;
+        *) die "the limits report got no CSV: $(cat "$WORK/cmd.err")" ;;
+    esac
+    growth=$(gen_growth)
+
+    printf '== limits: 2 rows at max_cell %s, max_row %s (%s bytes of JSON)\n' \
+        "$DEF_CELL" "$DEF_ROW" "$(stat -c %s "$dir/limits.json")"
+    printf '   exportgen %s s, peak RSS %s MiB, growth over idle %s MiB\n' \
+        "$T" "$(mib "$GEN_PEAK_KB")" "$(mib "$growth")"
+
+    module_run "$run"
+    unzip -p "$NG/export.zip" limits.csv | cmp -s - <(unzip -p "$WORK/gen.zip" limits.csv) \
+        || die "the module's CSV differs from exportgen's (limits)"
+    printf '   module end to end %s s; worker VmHWM growth %s MiB\n' \
+        "$E2E" "$(mib "$NGX_GROWTH_KB")"
+
+    memory "limits report: exportgen peak RSS - idle" "$(mib "$growth")"
+    memory "limits report: nginx worker VmHWM growth" "$(mib "$NGX_GROWTH_KB")"
+
+    rm -rf "$dir" "$WORK/gen.zip" "$NG/export.zip"
+    echo
+}
+
+
+# --- main -------------------------------------------------------------------
+
+for c in "${CASES[@]}"; do
+    # shellcheck disable=SC2086
+    run_case $c
+done
+
+limits_case
+
+echo "time ratios, level $LEVEL: exportgen, zip and zlib best of their runs, the module one run;"
+echo "wall = elapsed time, cpu = user + system time (the module: CPU time of the nginx workers' threads)"
+printf '%-40s %6s %6s   %-8s %s\n' figure wall cpu target "result (wall cpu)"
+printf '%s\n' "${RATIOS[@]}"
+echo
+echo "memory (largest report: $LARGEST)"
+printf '%s\n' "${MEMORY[@]}"
+
+all=("${RATIOS[@]}" "${MEMORY[@]}")
+misses=$(printf '%s\n' "${all[@]}" | grep -o 'MISS' | wc -l)
+passes=$(printf '%s\n' "${all[@]}" | grep -o 'PASS' | wc -l)
+echo
+echo "$passes PASS, $misses MISS; ran in $(sub "$START" "$EPOCHREALTIME") s; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+exit 0
