@@ -33,6 +33,7 @@ location ~ ^/v1/system/check-sets/(?<run_id>[^/]+)/exports$ {
     add_header X-Task $export_task_id always;
     add_header X-State $export_status always;
     add_header X-Ref $export_reference_token always;
+    add_header X-Run $export_run_id always;
 }
 location ~ ^/v1/system/check-sets/(?<run_id>[^/]+)/exports/file$ {
     export_download zone=exports;
@@ -65,6 +66,7 @@ Location: ^/v1/system/check-sets/11111111-2222-4333-8444-555555555555/exports$
 Retry-After: ^\d+$
 X-Task: ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$
 X-State: ^(QUEUED|IN_PROGRESS|COMPLETED)$
+X-Run: ^11111111-2222-4333-8444-555555555555$
 --- json eval
 {
     status => qr/^(QUEUED|IN_PROGRESS|COMPLETED)$/,

@@ -211,6 +211,15 @@ subtest 'b) auth_request and a quota keyed by the user' => sub {
     is($res->{status}, 200, 'exports/data for an authenticated user: 200');
     is($res->{headers}{'content-type'}, 'application/zip', '... a zip');
 
+    # no log line holds a credential or a link signature
+    for my $log (qw(error.log access.log)) {
+        my $text = slurp("$root/logs/$log");
+        unlike($text, qr/alice-secret|bob-secret/,
+               "auth: $log holds no Authorization value");
+        unlike($text, qr/(?<![a-z])signature=[A-Za-z0-9_]/,
+               "auth: $log holds no link signature");
+    }
+
     no_alerts($n, 'auth');
     stop_server($n);
 };
