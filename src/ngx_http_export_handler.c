@@ -373,11 +373,11 @@ static ngx_int_t
 ngx_http_export_get(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
     ngx_http_export_ctx_t *ctx)
 {
-    time_t                   wait;
-    ngx_str_t                value, msg;
-    ngx_uint_t               state;
-    ngx_http_export_zone_t  *zone;
-    ngx_http_export_task_t  *task;
+    time_t                       wait;
+    ngx_str_t                    value, msg;
+    ngx_http_export_zone_t      *zone;
+    ngx_http_export_task_t      *task;
+    ngx_http_export_snapshot_t   snap;
 
     zone = elcf->shm_zone->data;
     wait = 0;
@@ -400,20 +400,27 @@ ngx_http_export_get(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
         }
     }
 
+    /* one look at the task serves both the wait decision and the answer */
+
     ngx_shmtx_lock(&zone->shpool->mutex);
+
     task = ngx_http_export_task_lookup(zone, ctx->run_bin);
-    state = task ? task->state : 0;
+
+    if (task) {
+        ngx_http_export_task_snapshot(task, &snap, r->pool);
+    }
+
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     if (task == NULL) {
         return ngx_http_export_not_found(r);
     }
 
-    if (wait > 0 && !ngx_http_export_finished(state)) {
+    if (wait > 0 && !ngx_http_export_finished(snap.state)) {
         return ngx_http_export_park(r, ctx, zone, wait);
     }
 
-    return ngx_http_export_answer(r, ctx, NGX_HTTP_OK);
+    return ngx_http_export_send_task(r, &snap, NGX_HTTP_OK);
 }
 
 
@@ -479,7 +486,6 @@ static ngx_int_t
 ngx_http_export_answer(ngx_http_request_t *r, ngx_http_export_ctx_t *ctx,
     ngx_uint_t status)
 {
-    u_char                      *p;
     ngx_str_t                    value;
     ngx_http_export_zone_t      *zone;
     ngx_http_export_task_t      *task;
@@ -523,14 +529,7 @@ ngx_http_export_answer(ngx_http_request_t *r, ngx_http_export_ctx_t *ctx,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        p = ngx_pnalloc(r->pool, 1);
-        if (p == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        *p = '1';
-        value.data = p;
-        value.len = 1;
+        ngx_str_set(&value, "1");
 
         if (ngx_http_export_add_header(r, "Retry-After", &value) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
