@@ -21,12 +21,12 @@ static ngx_int_t ngx_http_export_delete(ngx_http_request_t *r,
     ngx_http_export_loc_conf_t *elcf, ngx_http_export_ctx_t *ctx);
 static ngx_int_t ngx_http_export_answer(ngx_http_request_t *r,
     ngx_http_export_ctx_t *ctx, ngx_uint_t status);
+static ngx_int_t ngx_http_export_accepted(ngx_http_request_t *r,
+    ngx_http_export_ctx_t *ctx, ngx_http_export_snapshot_t *snap);
 static ngx_int_t ngx_http_export_not_found(ngx_http_request_t *r);
 static ngx_int_t ngx_http_export_quota_exceeded(ngx_http_request_t *r,
     ngx_http_export_loc_conf_t *elcf, ngx_http_export_quota_t *limit,
     ngx_uint_t reason, time_t retry_after);
-static ngx_int_t ngx_http_export_add_header(ngx_http_request_t *r,
-    const char *name, ngx_str_t *value);
 static void ngx_http_export_remove_paths(ngx_http_export_zone_t *zone,
     ngx_array_t *paths, ngx_log_t *log);
 
@@ -112,13 +112,10 @@ ngx_http_export_api(ngx_http_request_t *r)
 
     ctx->shm_zone = elcf->shm_zone;
 
-    if (ngx_http_complex_value(r, elcf->run_id, &value) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    rc = ngx_http_export_run_id(r, elcf->run_id, NGX_HTTP_EXPORT_VMWARE,
+                                &ctx->run, &value);
 
-    if (ngx_http_export_uuid_parse(ctx->run_bin, value.data, value.len)
-        != NGX_OK)
-    {
+    if (rc == NGX_DECLINED) {
         ngx_str_set(&msg, "the run id is not a UUID");
 
         return ngx_http_export_send_error(r, NGX_HTTP_BAD_REQUEST,
@@ -127,15 +124,9 @@ ngx_http_export_api(ngx_http_request_t *r)
                    "hexadecimal digits.", &value, 1, 0);
     }
 
-    /* answers and logs use the canonical lower-case form */
-
-    ctx->run.data = ngx_pnalloc(r->pool, NGX_HTTP_EXPORT_UUID_LEN);
-    if (ctx->run.data == NULL) {
+    if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ctx->run.len = ngx_http_export_uuid_text(ctx->run.data, ctx->run_bin)
-                   - ctx->run.data;
 
     switch (r->method) {
 
@@ -155,59 +146,164 @@ static ngx_int_t
 ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
     ngx_http_export_ctx_t *ctx)
 {
-    u_char                       id[16], *p;
-    time_t                       retry_after;
-    ngx_int_t                    rc;
-    ngx_str_t                    source, path, msg, value;
-    ngx_uint_t                   count, reason, start;
-    ngx_http_export_spec_t       spec;
-    ngx_http_export_quota_t     *limit;
-    ngx_http_export_quota_ref_t  refs[NGX_HTTP_EXPORT_QUOTAS_MAX];
-    ngx_array_t                  paths;
-    ngx_file_info_t              fi;
-    ngx_http_export_zone_t      *zone;
-    ngx_http_export_task_t      *task;
+    ngx_int_t                 rc;
+    ngx_str_t                 msg;
+    ngx_http_export_start_t   st;
 
-    zone = elcf->shm_zone->data;
+    ngx_memzero(&st, sizeof(ngx_http_export_start_t));
+
+    rc = ngx_http_export_source(r, elcf, &ctx->run, &st.source);
+
+    if (rc == NGX_DECLINED) {
+        ngx_str_set(&msg, "no pre-check run with this id");
+
+        return ngx_http_export_send_error(r, NGX_HTTP_NOT_FOUND,
+                   "EXPORT_RUN_NOT_FOUND", &msg,
+                   "Check the run id; only runs whose results are on this "
+                   "server can be exported.", &ctx->run, 1, 0);
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    st.nsources = 1;
+    ngx_str_set(&st.folders, "\0");
+    st.run = ctx->run;
+    st.keyed = 1;
+    st.style = NGX_HTTP_EXPORT_VMWARE;
+
+    rc = ngx_http_export_start(r, elcf, &st);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    switch (st.status) {
+
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        return ngx_http_export_quota_exceeded(r, elcf, st.limit, st.reason,
+                                              st.retry_after);
+
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        msg.data = (u_char *) st.message;
+        msg.len = ngx_strlen(st.message);
+
+        return ngx_http_export_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                   "EXPORT_CAPACITY", &msg, st.remediation, NULL, 0,
+                   st.retry_after);
+    }
+
+    return ngx_http_export_accepted(r, ctx, &st.snap);
+}
+
+
+/*
+ * A directory of a run: export_source evaluated with $export_run_id set
+ * to the run, and one stat() of it, as the static module does for every
+ * file it serves; reading the reports happens in the thread pool.  The
+ * result ends in '\0'.  NGX_DECLINED: no such directory.
+ */
+
+ngx_int_t
+ngx_http_export_source(ngx_http_request_t *r,
+    ngx_http_export_loc_conf_t *elcf, ngx_str_t *run, ngx_str_t *source)
+{
+    ngx_str_t               value, saved;
+    ngx_file_info_t         fi;
+    ngx_http_export_ctx_t  *ctx;
+
+    ctx = ngx_http_export_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    saved = ctx->run;
+    ctx->run = *run;
 
     if (ngx_http_complex_value(r, elcf->source, &value) != NGX_OK) {
+        ctx->run = saved;
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    source.len = value.len;
-    source.data = ngx_pnalloc(r->pool, value.len + 1);
-    if (source.data == NULL) {
+    ctx->run = saved;
+
+    source->len = value.len + 1;
+    source->data = ngx_pnalloc(r->pool, value.len + 1);
+    if (source->data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_cpystrn(source.data, value.data, value.len + 1);
+    ngx_cpystrn(source->data, value.data, value.len + 1);
 
-    /*
-     * One stat() of a directory, as the static module does for every
-     * file it serves; reading the reports happens in the thread pool.
-     */
-
-    if (ngx_file_info(source.data, &fi) == NGX_FILE_ERROR) {
+    if (ngx_file_info(source->data, &fi) == NGX_FILE_ERROR) {
         if (ngx_errno == NGX_ENOENT || ngx_errno == NGX_ENOTDIR) {
-            goto not_found;
+            return NGX_DECLINED;
         }
 
         ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
-                      "export: run %V: " ngx_file_info_n " \"%V\" failed",
-                      &ctx->run, &source);
+                      "export: run %V: " ngx_file_info_n " \"%s\" failed",
+                      run, source->data);
 
         return ngx_http_export_internal(r, "the run's directory cannot be "
                                            "examined");
     }
 
     if (!ngx_is_dir(&fi)) {
-        goto not_found;
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Starts an export, the same way for every style: a keyed task whose
+ * run already has an unfinished export gets that one back, uncharged;
+ * otherwise the quota is charged under the zone's lock, a finished
+ * export of the run is replaced, and the task is started or waits for a
+ * slot.  NGX_OK with st->snap the task, or with st->status 429 or 503
+ * and what the answer needs; anything else is the request's end.
+ */
+
+ngx_int_t
+ngx_http_export_start(ngx_http_request_t *r,
+    ngx_http_export_loc_conf_t *elcf, ngx_http_export_start_t *st)
+{
+    u_char                       id[16], *p;
+    ngx_int_t                    rc;
+    ngx_str_t                    path;
+    ngx_uint_t                   count, start;
+    ngx_array_t                  paths;
+    ngx_http_export_spec_t       spec;
+    ngx_http_export_ctx_t       *ctx;
+    ngx_http_export_zone_t      *zone;
+    ngx_http_export_task_t      *task;
+    ngx_http_export_quota_ref_t  refs[NGX_HTTP_EXPORT_QUOTAS_MAX];
+
+    zone = elcf->shm_zone->data;
+
+    ctx = ngx_http_export_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_http_export_uuid(id);
 
+    if (st->run.len == 0) {
+        /* an export of several runs is named after its job */
+        st->run.data = ngx_pnalloc(r->pool, 1 + NGX_HTTP_EXPORT_UUID_LEN);
+        if (st->run.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        st->run.data[0] = 'j';
+        st->run.len = ngx_http_export_uuid_text(st->run.data + 1, id)
+                      - st->run.data;
+    }
+
     path.len = elcf->store.len + sizeof("/export--.zip") - 1
-               + 2 * NGX_HTTP_EXPORT_UUID_LEN;
+               + st->run.len + NGX_HTTP_EXPORT_UUID_LEN;
     path.data = ngx_pnalloc(r->pool, path.len + 1);
     if (path.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -215,7 +311,7 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
 
     p = ngx_cpymem(path.data, elcf->store.data, elcf->store.len);
     p = ngx_cpymem(p, "/export-", sizeof("/export-") - 1);
-    p = ngx_cpymem(p, ctx->run.data, ctx->run.len);
+    p = ngx_cpymem(p, st->run.data, st->run.len);
     *p++ = '-';
     p = ngx_http_export_uuid_text(p, id);
     p = ngx_cpymem(p, ".zip", sizeof(".zip"));
@@ -224,23 +320,37 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    spec.source = st->source;
+    spec.folders = st->folders;
+    spec.nsources = st->nsources;
+    spec.op = st->op;
+    spec.store = elcf->store;
+    spec.thread_pool = elcf->thread_pool_name;
+    spec.level = elcf->level;
+    spec.ttl = elcf->ttl;
+    spec.max_report_size = elcf->max_report_size;
+    spec.max_columns = elcf->max_columns;
+    spec.formula_guard = elcf->formula_guard;
+    spec.csv_bom = elcf->csv_bom;
+
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     ngx_http_export_expire(zone, 0, &paths);
 
-    task = ngx_http_export_task_find(zone, ctx->run_bin);
+    task = st->keyed ? ngx_http_export_task_find(zone, &st->run) : NULL;
 
     if (task && !ngx_http_export_finished(task->state)) {
         /* the same export again: answer the task that is under way */
-        ctx->has_id = 0;
+        ngx_http_export_task_snapshot(task, &st->snap, r->pool);
         ngx_shmtx_unlock(&zone->shpool->mutex);
         ngx_http_export_remove_paths(zone, &paths, r->connection->log);
 
-        return ngx_http_export_answer(r, ctx, NGX_HTTP_ACCEPTED);
+        st->existing = 1;
+        goto done;
     }
 
-    rc = ngx_http_export_quota_charge(r, elcf, refs, &retry_after, &limit,
-                                      &reason);
+    rc = ngx_http_export_quota_charge(r, elcf, refs, &st->retry_after,
+                                      &st->limit, &st->reason);
 
     if (rc != NGX_OK) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -248,8 +358,8 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
 
         if (rc == NGX_BUSY) {
             (void) ngx_atomic_fetch_add(&zone->sh->stats.rejected_429, 1);
-            return ngx_http_export_quota_exceeded(r, elcf, limit, reason,
-                                                  retry_after);
+            st->status = NGX_HTTP_TOO_MANY_REQUESTS;
+            return NGX_OK;
         }
 
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -261,19 +371,9 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
         ngx_http_export_task_remove(zone, task);
     }
 
-    spec.source = source;
-    spec.store = elcf->store;
-    spec.thread_pool = elcf->thread_pool_name;
-    spec.level = elcf->level;
-    spec.ttl = elcf->ttl;
-    spec.max_report_size = elcf->max_report_size;
-    spec.max_columns = elcf->max_columns;
-    spec.formula_guard = elcf->formula_guard;
-    spec.csv_bom = elcf->csv_bom;
-
     for ( ;; ) {
-        task = ngx_http_export_task_create(zone, ctx->run_bin, id, &path,
-                                           &spec);
+        task = ngx_http_export_task_create(zone, &st->run, st->keyed, id,
+                                           &path, &spec);
 
         if (task) {
             break;
@@ -292,6 +392,7 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
     start = 0;
 
     if (task) {
+        task->style = st->style;
         zone->sh->stats.created++;
         ngx_http_export_quota_keep(task->quota, refs);
 
@@ -309,6 +410,8 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
             ngx_queue_insert_tail(&zone->sh->waiting, &task->waiting);
         }
 
+        ngx_http_export_task_snapshot(task, &st->snap, r->pool);
+
     } else {
         ngx_http_export_quota_refund(refs, 1);
     }
@@ -319,13 +422,14 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
 
     if (task == NULL) {
         (void) ngx_atomic_fetch_add(&zone->sh->stats.rejected_503, 1);
-        ngx_str_set(&msg, "the export zone is full of unfinished exports");
 
-        return ngx_http_export_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                   "EXPORT_CAPACITY", &msg,
-                   "Retry after the time in Retry-After; if this lasts, "
-                   "the operator should make export_zone larger.",
-                   NULL, 0, 5);
+        st->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        st->retry_after = 5;
+        st->message = "the export zone is full of unfinished exports";
+        st->remediation = "Retry after the time in Retry-After; if this "
+                          "lasts, the operator should make export_zone "
+                          "larger.";
+        return NGX_OK;
     }
 
     if (start
@@ -347,25 +451,23 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
 
         (void) ngx_atomic_fetch_add(&zone->sh->stats.rejected_503, 1);
 
-        ngx_str_set(&msg, "the export thread pool's queue is full");
-
-        return ngx_http_export_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                   "EXPORT_CAPACITY", &msg,
-                   "Retry after the time in Retry-After; if this lasts, "
-                   "the operator should raise the thread pool's "
-                   "max_queue.", NULL, 0, 5);
+        st->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        st->retry_after = 5;
+        st->message = "the export thread pool's queue is full";
+        st->remediation = "Retry after the time in Retry-After; if this "
+                          "lasts, the operator should raise the thread "
+                          "pool's max_queue.";
+        return NGX_OK;
     }
 
-    return ngx_http_export_answer(r, ctx, NGX_HTTP_ACCEPTED);
+done:
 
-not_found:
+    ngx_http_export_uuid_text(ctx->id, st->snap.id);
+    ctx->has_id = 1;
+    ctx->state = st->snap.state;
+    ctx->has_state = 1;
 
-    ngx_str_set(&msg, "no pre-check run with this id");
-
-    return ngx_http_export_send_error(r, NGX_HTTP_NOT_FOUND,
-               "EXPORT_RUN_NOT_FOUND", &msg,
-               "Check the run id; only runs whose results are on this "
-               "server can be exported.", &ctx->run, 1, 0);
+    return NGX_OK;
 }
 
 
@@ -404,7 +506,7 @@ ngx_http_export_get(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    task = ngx_http_export_task_lookup(zone, ctx->run_bin);
+    task = ngx_http_export_task_lookup(zone, &ctx->run);
 
     if (task) {
         ngx_http_export_task_snapshot(task, &snap, r->pool);
@@ -440,7 +542,7 @@ ngx_http_export_delete(ngx_http_request_t *r,
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    task = ngx_http_export_task_lookup(zone, ctx->run_bin);
+    task = ngx_http_export_task_lookup(zone, &ctx->run);
 
     if (task == NULL) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -486,17 +588,15 @@ static ngx_int_t
 ngx_http_export_answer(ngx_http_request_t *r, ngx_http_export_ctx_t *ctx,
     ngx_uint_t status)
 {
-    ngx_str_t                    value;
     ngx_http_export_zone_t      *zone;
     ngx_http_export_task_t      *task;
-    ngx_http_export_loc_conf_t  *elcf;
     ngx_http_export_snapshot_t   snap;
 
     zone = ctx->shm_zone->data;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    task = ngx_http_export_task_lookup(zone, ctx->run_bin);
+    task = ngx_http_export_task_lookup(zone, &ctx->run);
 
     if (task) {
         ngx_http_export_task_snapshot(task, &snap, r->pool);
@@ -508,35 +608,46 @@ ngx_http_export_answer(ngx_http_request_t *r, ngx_http_export_ctx_t *ctx,
         return ngx_http_export_not_found(r);
     }
 
-    if (status == NGX_HTTP_ACCEPTED) {
-        elcf = ngx_http_get_module_loc_conf(r, ngx_http_export_module);
+    return ngx_http_export_send_task(r, &snap, status);
+}
 
-        if (ngx_http_export_quota_headers(r, elcf) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
 
-        /*
-         * The status URL is this one without the query.  It is a plain
-         * header, not headers_out.location, so nginx keeps it relative:
-         * behind a proxy, nginx's idea of the host is often not the
-         * client's.
-         */
+/* 202 to a POST, with where to follow the export */
 
-        value.len = r->uri.len;
-        value.data = r->uri.data;
+static ngx_int_t
+ngx_http_export_accepted(ngx_http_request_t *r, ngx_http_export_ctx_t *ctx,
+    ngx_http_export_snapshot_t *snap)
+{
+    ngx_str_t                    value;
+    ngx_http_export_loc_conf_t  *elcf;
 
-        if (ngx_http_export_add_header(r, "Location", &value) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    elcf = ngx_http_get_module_loc_conf(r, ngx_http_export_module);
 
-        ngx_str_set(&value, "1");
-
-        if (ngx_http_export_add_header(r, "Retry-After", &value) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    if (ngx_http_export_quota_headers(r, elcf) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_export_send_task(r, &snap, status);
+    /*
+     * The status URL is this one without the query.  It is a plain
+     * header, not headers_out.location, so nginx keeps it relative:
+     * behind a proxy, nginx's idea of the host is often not the
+     * client's.
+     */
+
+    value.len = r->uri.len;
+    value.data = r->uri.data;
+
+    if (ngx_http_export_add_header(r, "Location", &value) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&value, "1");
+
+    if (ngx_http_export_add_header(r, "Retry-After", &value) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_export_send_task(r, snap, NGX_HTTP_ACCEPTED);
 }
 
 
@@ -638,7 +749,7 @@ ngx_http_export_internal(ngx_http_request_t *r, const char *cause)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_export_add_header(ngx_http_request_t *r, const char *name,
     ngx_str_t *value)
 {
@@ -748,7 +859,7 @@ ngx_http_export_wait_tick(ngx_event_t *ev)
         ctx->wait_version = zone->sh->version;
 
         ngx_shmtx_lock(&zone->shpool->mutex);
-        task = ngx_http_export_task_lookup(zone, ctx->run_bin);
+        task = ngx_http_export_task_lookup(zone, &ctx->run);
         gone = (task == NULL);
         state = task ? task->state : 0;
         ngx_shmtx_unlock(&zone->shpool->mutex);

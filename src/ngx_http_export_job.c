@@ -25,8 +25,10 @@
 
 
 typedef struct {
-    char                       *name;         /* malloc()ed */
+    char                       *name;         /* malloc()ed, with folder */
     size_t                      name_len;
+    char                       *file;         /* in its directory */
+    ngx_uint_t                  source;       /* job->sources[source] */
     off_t                       size;
     time_t                      mtime;
     ngx_uint_t                  ndjson;
@@ -42,10 +44,12 @@ typedef struct {
     ngx_http_export_task_t     *task;
     ngx_log_t                  *log;
 
-    u_char                     *source;       /* null-terminated */
+    u_char                    **sources;      /* null-terminated */
+    u_char                    **folders;      /* "" or "run/" */
+    ngx_uint_t                  nsources;
     u_char                     *tmp;
     u_char                     *path;
-    u_char                      run[NGX_HTTP_EXPORT_UUID_LEN + 1];
+    u_char                      run[NGX_HTTP_EXPORT_RUN_MAX + 1];
     u_char                      id[NGX_HTTP_EXPORT_UUID_LEN + 1];
 
     ngx_int_t                   level;
@@ -95,6 +99,10 @@ static ngx_int_t ngx_http_export_job_meta(ngx_http_export_job_t *job,
 static int ngx_http_export_zip_write(void *data, const unsigned char *buf,
     size_t len);
 static int ngx_http_export_report_cmp(const void *a, const void *b);
+static ngx_int_t ngx_http_export_job_list(ngx_pool_t *pool, ngx_str_t *s,
+    u_char **items, ngx_uint_t n);
+static ngx_int_t ngx_http_export_list_dir(ngx_http_export_job_t *job,
+    ngx_uint_t source, size_t *alloc);
 
 
 /*
@@ -150,19 +158,32 @@ ngx_http_export_job_start(ngx_http_export_zone_t *zone,
     job->csv.max_report_size = spec->max_report_size;
     job->csv.max_columns = spec->max_columns;
 
-    ngx_http_export_uuid_text(job->run, task->run);
+    ngx_memcpy(job->run, task->run, task->run_len);
+    job->run[task->run_len] = '\0';
     ngx_http_export_uuid_text(job->id, task->id);
 
-    job->source = ngx_pnalloc(pool, spec->source.len + 1);
+    job->nsources = spec->nsources;
+    job->sources = ngx_pnalloc(pool, 2 * spec->nsources * sizeof(u_char *));
     job->path = ngx_pnalloc(pool, task->path_len + 1);
     job->tmp = ngx_pnalloc(pool, spec->store.len + sizeof("/.export-.tmp")
                                  + NGX_HTTP_EXPORT_UUID_LEN);
 
-    if (job->source == NULL || job->path == NULL || job->tmp == NULL) {
+    if (job->sources == NULL || job->path == NULL || job->tmp == NULL) {
         goto failed;
     }
 
-    ngx_cpystrn(job->source, spec->source.data, spec->source.len + 1);
+    /* the lists in the task: items that end in '\0', copied */
+
+    job->folders = job->sources + spec->nsources;
+
+    if (ngx_http_export_job_list(pool, &spec->source, job->sources,
+                                 job->nsources) != NGX_OK
+        || ngx_http_export_job_list(pool, &spec->folders, job->folders,
+                                    job->nsources) != NGX_OK)
+    {
+        goto failed;
+    }
+
     ngx_cpystrn(job->path, task->path, task->path_len + 1);
 
     p = ngx_cpymem(job->tmp, spec->store.data, spec->store.len);
@@ -192,6 +213,40 @@ failed:
 }
 
 
+/* "a\0b\0" into pointers to copies of "a" and "b" */
+
+static ngx_int_t
+ngx_http_export_job_list(ngx_pool_t *pool, ngx_str_t *s, u_char **items,
+    ngx_uint_t n)
+{
+    u_char      *p, *last, *copy;
+    ngx_uint_t   i;
+
+    copy = ngx_pnalloc(pool, s->len);
+    if (copy == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(copy, s->data, s->len);
+
+    p = copy;
+    last = copy + s->len;
+
+    for (i = 0; i < n; i++) {
+        items[i] = p;
+
+        p = ngx_strlchr(p, last, '\0');
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        p++;
+    }
+
+    return NGX_OK;
+}
+
+
 /*
  * A worker that died (SIGKILL, a crash) never finishes its jobs.  Every
  * worker looks for jobs whose worker is gone: the task starts again from
@@ -202,9 +257,10 @@ failed:
 void
 ngx_http_export_reap(ngx_http_export_zone_t *zone, ngx_log_t *log)
 {
-    u_char                   run[NGX_HTTP_EXPORT_UUID_LEN];
+    u_char                   run[NGX_HTTP_EXPORT_RUN_MAX];
     u_char                   id[NGX_HTTP_EXPORT_UUID_LEN];
     u_char                   ref[NGX_HTTP_EXPORT_UUID_LEN];
+    size_t                   run_len;
     time_t                   now;
     ngx_pid_t                pid;
     ngx_uint_t               attempts, failed;
@@ -231,7 +287,8 @@ ngx_http_export_reap(ngx_http_export_zone_t *zone, ngx_log_t *log)
 
         pid = task->pid;
         attempts = task->attempts;
-        ngx_http_export_uuid_text(run, task->run);
+        run_len = task->run_len;
+        ngx_memcpy(run, task->run, run_len);
         ngx_http_export_uuid_text(id, task->id);
 
         ngx_http_export_task_stop(zone, task);
@@ -262,6 +319,8 @@ ngx_http_export_reap(ngx_http_export_zone_t *zone, ngx_log_t *log)
 
             task->state = NGX_HTTP_EXPORT_FAILED;
             task->finished = now;
+            task->finished_ms = ngx_http_export_now_ms();
+            task->updated_ms = task->finished_ms;
             task->expires = now + task->spec.ttl;
             zone->sh->stats.failed++;
 
@@ -276,7 +335,7 @@ ngx_http_export_reap(ngx_http_export_zone_t *zone, ngx_log_t *log)
                           "died during attempt %ui of %d "
                           "(referenceToken: %*s)",
                           (size_t) NGX_HTTP_EXPORT_UUID_LEN, id,
-                          (size_t) NGX_HTTP_EXPORT_UUID_LEN, run,
+                          run_len, run,
                           pid, attempts, NGX_HTTP_EXPORT_ATTEMPTS,
                           (size_t) NGX_HTTP_EXPORT_UUID_LEN, ref);
 
@@ -285,7 +344,7 @@ ngx_http_export_reap(ngx_http_export_zone_t *zone, ngx_log_t *log)
                           "export: task %*s of run %*s: worker %P died "
                           "during attempt %ui of %d; it starts again",
                           (size_t) NGX_HTTP_EXPORT_UUID_LEN, id,
-                          (size_t) NGX_HTTP_EXPORT_UUID_LEN, run,
+                          run_len, run,
                           pid, attempts, NGX_HTTP_EXPORT_ATTEMPTS);
         }
 
@@ -393,6 +452,7 @@ ngx_http_export_job_thread(void *data, ngx_log_t *log)
 
     if (!task->cancel) {
         task->state = NGX_HTTP_EXPORT_IN_PROGRESS;
+        task->updated_ms = ngx_http_export_now_ms();
         job->zone->sh->version++;
     }
 
@@ -536,26 +596,57 @@ failed:
 }
 
 
-/* the run's reports: *.json and *.ndjson regular files, by name */
+/*
+ * The reports of every run: *.json and *.ndjson regular files, sorted
+ * by their names in the archive ("run/" first when the export has
+ * folders).
+ */
 
 static ngx_int_t
 ngx_http_export_list(ngx_http_export_job_t *job)
 {
+    size_t      alloc;
+    ngx_uint_t  i;
+
+    alloc = 0;
+
+    for (i = 0; i < job->nsources; i++) {
+        if (ngx_http_export_list_dir(job, i, &alloc) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (job->nreports) {
+        qsort(job->reports, job->nreports, sizeof(ngx_http_export_report_t),
+              ngx_http_export_report_cmp);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_export_list_dir(ngx_http_export_job_t *job, ngx_uint_t source,
+    size_t *alloc)
+{
     DIR                       *dir;
-    size_t                     len, n;
+    size_t                     len, flen;
     ngx_err_t                  err;
     struct stat                st;
     struct dirent             *de;
     ngx_uint_t                 ndjson;
     ngx_http_export_report_t  *rep, *reports;
 
-    dir = opendir((char *) job->source);
+    dir = opendir((char *) job->sources[source]);
     if (dir == NULL) {
         return ngx_http_export_fail(job, ngx_errno,
-                                    "cannot open the run's directory");
+                                    "cannot open the directory of run "
+                                    "\"%s\"", job->folders[source][0]
+                                              ? job->folders[source]
+                                              : job->run);
     }
 
-    n = 0;
+    flen = ngx_strlen(job->folders[source]);
 
     for ( ;; ) {
         ngx_set_errno(0);
@@ -604,15 +695,15 @@ ngx_http_export_list(ngx_http_export_job_t *job)
         if (job->nreports == NGX_HTTP_EXPORT_REPORTS_MAX) {
             (void) closedir(dir);
             return ngx_http_export_fail(job, 0,
-                                        "the run has more than %d reports",
+                                        "the export has more than %d reports",
                                         NGX_HTTP_EXPORT_REPORTS_MAX);
         }
 
-        if (job->nreports == n) {
-            n = n ? 2 * n : 16;
+        if (job->nreports == *alloc) {
+            *alloc = *alloc ? 2 * *alloc : 16;
 
             reports = realloc(job->reports,
-                              n * sizeof(ngx_http_export_report_t));
+                              *alloc * sizeof(ngx_http_export_report_t));
             if (reports == NULL) {
                 (void) closedir(dir);
                 return ngx_http_export_fail(job, 0, "out of memory");
@@ -624,13 +715,18 @@ ngx_http_export_list(ngx_http_export_job_t *job)
         rep = &job->reports[job->nreports];
         ngx_memzero(rep, sizeof(ngx_http_export_report_t));
 
-        rep->name = strdup(de->d_name);
+        rep->name = malloc(flen + len + 1);
         if (rep->name == NULL) {
             (void) closedir(dir);
             return ngx_http_export_fail(job, 0, "out of memory");
         }
 
-        rep->name_len = len;
+        ngx_memcpy(rep->name, job->folders[source], flen);
+        ngx_memcpy(rep->name + flen, de->d_name, len + 1);
+
+        rep->name_len = flen + len;
+        rep->file = rep->name + flen;
+        rep->source = source;
         rep->size = st.st_size;
         rep->mtime = st.st_mtime;
         rep->ndjson = ndjson;
@@ -642,11 +738,6 @@ ngx_http_export_list(ngx_http_export_job_t *job)
     }
 
     (void) closedir(dir);
-
-    if (job->nreports) {
-        qsort(job->reports, job->nreports, sizeof(ngx_http_export_report_t),
-              ngx_http_export_report_cmp);
-    }
 
     return NGX_OK;
 }
@@ -746,14 +837,15 @@ ngx_http_export_add_report(ngx_http_export_job_t *job,
         return NGX_OK;
     }
 
-    fd = openat(AT_FDCWD, (char *) job->source, O_RDONLY|O_DIRECTORY);
+    fd = openat(AT_FDCWD, (char *) job->sources[rep->source],
+                O_RDONLY|O_DIRECTORY);
     if (fd == -1) {
         return ngx_http_export_fail(job, ngx_errno,
                                     "cannot open the run's directory");
     }
 
     n = fd;
-    fd = openat(n, rep->name, O_RDONLY|O_CLOEXEC);
+    fd = openat(n, rep->file, O_RDONLY|O_CLOEXEC);
     (void) close(n);
 
     if (fd == -1) {
@@ -960,8 +1052,23 @@ ngx_http_export_add_manifest(ngx_http_export_job_t *job)
 
     yajl_gen_map_open(g);
 
-    ngx_http_export_gen_key(g, "runId");
-    yajl_gen_string(g, job->run, NGX_HTTP_EXPORT_UUID_LEN);
+    if (job->folders[0][0] == '\0') {
+        ngx_http_export_gen_key(g, "runId");
+        yajl_gen_string(g, job->run, ngx_strlen(job->run));
+
+    } else {
+        /* an export of several runs, each in a folder "run/" */
+        ngx_http_export_gen_key(g, "jobId");
+        yajl_gen_string(g, job->run, ngx_strlen(job->run));
+        ngx_http_export_gen_key(g, "runIds");
+        yajl_gen_array_open(g);
+        for (i = 0; i < job->nsources; i++) {
+            yajl_gen_string(g, job->folders[i],
+                            ngx_strlen(job->folders[i]) - 1);
+        }
+        yajl_gen_array_close(g);
+    }
+
     ngx_http_export_gen_key(g, "taskId");
     yajl_gen_string(g, job->id, NGX_HTTP_EXPORT_UUID_LEN);
     ngx_http_export_gen_key(g, "generatedAt");
@@ -1188,7 +1295,7 @@ ngx_http_export_finish(ngx_http_export_job_t *job, ngx_int_t rc)
                       "(source \"%s\", archive \"%s\", "
                       "referenceToken: %*s)",
                       job->id, job->run, job->error_len, job->error,
-                      job->source, job->tmp,
+                      job->sources[0], job->tmp,
                       (size_t) NGX_HTTP_EXPORT_UUID_LEN, ref);
     }
 
@@ -1208,7 +1315,10 @@ ngx_http_export_finish(ngx_http_export_job_t *job, ngx_int_t rc)
 
         } else {
             task->state = NGX_HTTP_EXPORT_FAILED;
+            task->cancelled = 1;
             task->finished = now;
+            task->finished_ms = ngx_http_export_now_ms();
+            task->updated_ms = task->finished_ms;
             task->expires = now + job->ttl;
         }
 
@@ -1238,8 +1348,11 @@ ngx_http_export_finish(ngx_http_export_job_t *job, ngx_int_t rc)
     }
 
     task->finished = now;
+    task->finished_ms = ngx_http_export_now_ms();
+    task->updated_ms = task->finished_ms;
     task->expires = now + job->ttl;
     task->nwarnings = job->nwarnings;
+    task->nreports = job->nreports;
 
     n = ngx_min(job->nwarnings, NGX_HTTP_EXPORT_WARNINGS_MAX);
 
@@ -1314,8 +1427,17 @@ ngx_http_export_job_meta(ngx_http_export_job_t *job, ngx_uint_t state,
 
     m.path = job->path;
     m.path_len = ngx_strlen(job->path);
-    m.run = task->run;
+    m.run.data = task->run;
+    m.run.len = task->run_len;
     m.id = task->id;
+    m.style = task->style;
+    m.keyed = task->keyed;
+    m.cancelled = 0;
+    m.serial = task->serial;
+    m.nreports = job->nreports;
+    m.created_ms = task->created_ms;
+    m.finished_ms = ngx_http_export_now_ms();
+    m.op = task->spec.op;
     m.ref = ref;
     m.state = state;
     m.created = task->created;

@@ -151,7 +151,7 @@ ngx_http_export_send_task(ngx_http_request_t *r,
     ngx_http_export_gen_uuid(g, snap->id);
 
     ngx_http_export_gen_key(g, "runId");
-    ngx_http_export_gen_uuid(g, snap->run);
+    yajl_gen_string(g, snap->run, snap->run_len);
 
     if (snap->state == NGX_HTTP_EXPORT_COMPLETED) {
         ngx_http_export_gen_key(g, "downloadUrl");

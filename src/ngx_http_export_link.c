@@ -19,7 +19,7 @@
 
 
 static ngx_int_t ngx_http_export_link_mac(ngx_http_export_zone_t *zone,
-    u_char *run, u_char *id, time_t expires, u_char *mac);
+    u_char *run, size_t run_len, u_char *id, time_t expires, u_char *mac);
 static ngx_int_t ngx_http_export_file_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *message,
     const char *remediation);
@@ -31,16 +31,16 @@ static ngx_int_t ngx_http_export_data(ngx_http_request_t *r);
 
 static ngx_int_t
 ngx_http_export_link_mac(ngx_http_export_zone_t *zone, u_char *run,
-    u_char *id, time_t expires, u_char *mac)
+    size_t run_len, u_char *id, time_t expires, u_char *mac)
 {
-    u_char        msg[sizeof("v1\n\n\n") + 2 * NGX_HTTP_EXPORT_UUID_LEN
-                      + NGX_TIME_T_LEN];
+    u_char        msg[sizeof("v1\n\n\n") + NGX_HTTP_EXPORT_RUN_MAX
+                      + NGX_HTTP_EXPORT_UUID_LEN + NGX_TIME_T_LEN];
     u_char       *p, *key;
     size_t        key_len;
     unsigned int  len;
 
     p = ngx_cpymem(msg, "v1\n", 3);
-    p = ngx_http_export_uuid_text(p, run);
+    p = ngx_cpymem(p, run, ngx_min(run_len, NGX_HTTP_EXPORT_RUN_MAX));
     *p++ = '\n';
     p = ngx_http_export_uuid_text(p, id);
     *p++ = '\n';
@@ -74,7 +74,8 @@ ngx_http_export_link_sign(ngx_http_request_t *r,
     u_char                      mac[NGX_HTTP_EXPORT_SIG_LEN], *p;
     size_t                      len;
     uintptr_t                   escape;
-    ngx_str_t                   src, dst;
+    ngx_str_t                   src, dst, base;
+    const char                 *sep;
     ngx_http_export_zone_t     *zone;
     ngx_http_export_loc_conf_t *elcf;
 
@@ -83,7 +84,8 @@ ngx_http_export_link_sign(ngx_http_request_t *r,
 
     *expires = ngx_time() + elcf->link_ttl;
 
-    if (ngx_http_export_link_mac(zone, snap->run, snap->id, *expires, mac)
+    if (ngx_http_export_link_mac(zone, snap->run, snap->run_len, snap->id,
+                                 *expires, mac)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -91,10 +93,25 @@ ngx_http_export_link_sign(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    escape = 2 * ngx_escape_uri(NULL, r->uri.data, r->uri.len,
-                                NGX_ESCAPE_URI);
+    if (elcf->link_uri) {
+        /* export_download_uri: the operator's, as it is */
 
-    len = r->uri.len + escape + sizeof("/file?task=&expires=&signature=")
+        if (ngx_http_complex_value(r, elcf->link_uri, &base) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        escape = 0;
+        sep = ngx_strlchr(base.data, base.data + base.len, '?') ? "&" : "?";
+
+    } else {
+        /* this URI and "/file" */
+        base = r->uri;
+        escape = 2 * ngx_escape_uri(NULL, r->uri.data, r->uri.len,
+                                    NGX_ESCAPE_URI);
+        sep = "/file?";
+    }
+
+    len = base.len + escape + sizeof("/file?task=&expires=&signature=")
           + NGX_HTTP_EXPORT_UUID_LEN + NGX_TIME_T_LEN
           + ngx_base64_encoded_length(NGX_HTTP_EXPORT_SIG_LEN);
 
@@ -106,14 +123,15 @@ ngx_http_export_link_sign(ngx_http_request_t *r,
     p = url->data;
 
     if (escape) {
-        p = (u_char *) ngx_escape_uri(p, r->uri.data, r->uri.len,
+        p = (u_char *) ngx_escape_uri(p, base.data, base.len,
                                       NGX_ESCAPE_URI);
 
     } else {
-        p = ngx_cpymem(p, r->uri.data, r->uri.len);
+        p = ngx_cpymem(p, base.data, base.len);
     }
 
-    p = ngx_cpymem(p, "/file?task=", sizeof("/file?task=") - 1);
+    p = ngx_cpymem(p, sep, ngx_strlen(sep));
+    p = ngx_cpymem(p, "task=", sizeof("task=") - 1);
     p = ngx_http_export_uuid_text(p, snap->id);
     p = ngx_sprintf(p, "&expires=%T&signature=", *expires);
 
@@ -254,10 +272,11 @@ ngx_http_export_download(ngx_http_request_t *r)
 {
     u_char                      mac[NGX_HTTP_EXPORT_SIG_LEN];
     u_char                      sig[NGX_HTTP_EXPORT_SIG_LEN + 4];
-    u_char                      id[16], run[16];
+    u_char                      id[16];
     time_t                      expires;
     ngx_int_t                   rc;
     ngx_str_t                   task_arg, exp_arg, sig_arg, dst, value;
+    ngx_str_t                   run;
     ngx_uint_t                  found;
     ngx_http_export_ctx_t      *ctx;
     ngx_http_export_zone_t     *zone;
@@ -312,14 +331,17 @@ ngx_http_export_download(ngx_http_request_t *r)
 
     found = 0;
 
+    ngx_str_null(&run);
+
     if (elcf->run_id) {
-        if (ngx_http_complex_value(r, elcf->run_id, &value) != NGX_OK) {
+        rc = ngx_http_export_run_id(r, elcf->run_id, NGX_HTTP_EXPORT_ARCGIS,
+                                    &run, &value);
+
+        if (rc == NGX_ERROR) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        if (ngx_http_export_uuid_parse(run, value.data, value.len)
-            != NGX_OK)
-        {
+        if (rc != NGX_OK) {
             return ngx_http_export_file_error(r, NGX_HTTP_FORBIDDEN,
                        "EXPORT_LINK_INVALID",
                        "the download link does not name a valid run",
@@ -334,12 +356,13 @@ ngx_http_export_download(ngx_http_request_t *r)
     task = ngx_http_export_task_lookup_id(zone, id);
 
     if (task) {
+        ngx_http_export_task_snapshot(task, &snap, r->pool);
+
         if (!found) {
-            ngx_memcpy(run, task->run, 16);
+            run.data = snap.run;
+            run.len = snap.run_len;
             found = 1;
         }
-
-        ngx_http_export_task_snapshot(task, &snap, r->pool);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -351,18 +374,14 @@ ngx_http_export_download(ngx_http_request_t *r)
                    "Start a new export of the run.");
     }
 
-    ctx->run.data = ngx_pnalloc(r->pool, NGX_HTTP_EXPORT_UUID_LEN);
-    if (ctx->run.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    ctx->run = run;
 
-    ctx->run.len = ngx_http_export_uuid_text(ctx->run.data, run)
-                   - ctx->run.data;
-
-    ngx_memcpy(ctx->id, task_arg.data, NGX_HTTP_EXPORT_UUID_LEN);
+    ngx_http_export_uuid_text(ctx->id, id);
     ctx->has_id = 1;
 
-    if (ngx_http_export_link_mac(zone, run, id, expires, mac) != NGX_OK) {
+    if (ngx_http_export_link_mac(zone, run.data, run.len, id, expires, mac)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -382,7 +401,8 @@ ngx_http_export_download(ngx_http_request_t *r)
     }
 
     if (task == NULL || snap.state != NGX_HTTP_EXPORT_COMPLETED
-        || ngx_memcmp(snap.run, run, 16) != 0)
+        || snap.run_len != run.len
+        || ngx_memcmp(snap.run, run.data, run.len) != 0)
     {
         return ngx_http_export_file_error(r, NGX_HTTP_NOT_FOUND,
                    "EXPORT_TASK_NOT_FOUND",
@@ -399,7 +419,6 @@ ngx_http_export_download(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_export_data(ngx_http_request_t *r)
 {
-    u_char                      run[16];
     ngx_int_t                   rc;
     ngx_str_t                   value;
     ngx_http_export_ctx_t      *ctx;
@@ -421,11 +440,14 @@ ngx_http_export_data(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_complex_value(r, elcf->run_id, &value) != NGX_OK) {
+    rc = ngx_http_export_run_id(r, elcf->run_id, NGX_HTTP_EXPORT_VMWARE,
+                                &ctx->run, &value);
+
+    if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_export_uuid_parse(run, value.data, value.len) != NGX_OK) {
+    if (rc != NGX_OK) {
         return ngx_http_export_file_error(r, NGX_HTTP_BAD_REQUEST,
                    "EXPORT_RUN_ID_INVALID",
                    "the run id is not a UUID",
@@ -433,17 +455,9 @@ ngx_http_export_data(ngx_http_request_t *r)
                    "8-4-4-4-12 hexadecimal digits.");
     }
 
-    ctx->run.data = ngx_pnalloc(r->pool, NGX_HTTP_EXPORT_UUID_LEN);
-    if (ctx->run.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->run.len = ngx_http_export_uuid_text(ctx->run.data, run)
-                   - ctx->run.data;
-
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    task = ngx_http_export_task_lookup(zone, run);
+    task = ngx_http_export_task_lookup(zone, &ctx->run);
 
     if (task) {
         ngx_http_export_task_snapshot(task, &snap, r->pool);
@@ -538,14 +552,14 @@ ngx_http_export_serve_file(ngx_http_request_t *r,
 
     h->value.data = ngx_pnalloc(r->pool,
                                 sizeof("attachment; filename=\"export-.zip\"")
-                                + NGX_HTTP_EXPORT_UUID_LEN);
+                                + snap->run_len);
     if (h->value.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = ngx_cpymem(h->value.data, "attachment; filename=\"export-",
                    sizeof("attachment; filename=\"export-") - 1);
-    p = ngx_http_export_uuid_text(p, snap->run);
+    p = ngx_cpymem(p, snap->run, snap->run_len);
     p = ngx_cpymem(p, ".zip\"", sizeof(".zip\"") - 1);
     h->value.len = p - h->value.data;
 

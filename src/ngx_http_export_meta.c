@@ -29,6 +29,14 @@ static ngx_int_t ngx_http_export_meta_unlink(int dfd, const char *name,
     ngx_log_t *log);
 static ngx_int_t ngx_http_export_meta_uuid(yajl_val v, u_char *bin);
 static ngx_uint_t ngx_http_export_meta_in_use(int dfd, const char *name);
+static ngx_uint_t ngx_http_export_meta_name(const char *name, size_t len);
+static uint64_t ngx_http_export_meta_int(yajl_val root, const char *key,
+    uint64_t dflt);
+
+
+static const char  *ngx_http_export_styles[] = {
+    "vmware", "arcgis", "uniware", "webadmit", NULL
+};
 
 
 /* whether a live job holds the lock of a temporary file */
@@ -49,6 +57,55 @@ ngx_http_export_meta_in_use(int dfd, const char *name)
     (void) close(fd);
 
     return busy;
+}
+
+
+/* an integer member of the metadata, or "dflt" */
+
+static uint64_t
+ngx_http_export_meta_int(yajl_val root, const char *key, uint64_t dflt)
+{
+    yajl_val     v;
+    const char  *path[2];
+
+    path[0] = key;
+    path[1] = NULL;
+
+    v = yajl_tree_get(root, path, yajl_t_number);
+
+    if (v == NULL || !YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 0) {
+        return dflt;
+    }
+
+    return (uint64_t) YAJL_GET_INTEGER(v);
+}
+
+
+/* export-<run>-<task>.json or .zip, <run> 1 to 64 characters */
+
+static ngx_uint_t
+ngx_http_export_meta_name(const char *name, size_t len)
+{
+    size_t  ext, min;
+
+    if (ngx_strncmp(name, "export-", 7) != 0) {
+        return 0;
+    }
+
+    if (len > 5 && ngx_strcmp(name + len - 5, ".json") == 0) {
+        ext = 5;
+
+    } else if (len > 4 && ngx_strcmp(name + len - 4, ".zip") == 0) {
+        ext = 4;
+
+    } else {
+        return 0;
+    }
+
+    min = sizeof("export-x-") - 1 + NGX_HTTP_EXPORT_UUID_LEN + ext;
+
+    return len >= min && len <= min - 1 + NGX_HTTP_EXPORT_RUN_MAX
+           && name[len - ext - NGX_HTTP_EXPORT_UUID_LEN - 1] == '-';
 }
 
 
@@ -126,8 +183,7 @@ ngx_http_export_meta_write(ngx_http_export_meta_t *m, ngx_log_t *log)
     yajl_gen_map_open(g);
 
     ngx_http_export_meta_key(g, "runId");
-    ngx_http_export_uuid_text(text, m->run);
-    yajl_gen_string(g, text, NGX_HTTP_EXPORT_UUID_LEN);
+    yajl_gen_string(g, m->run.data, m->run.len);
 
     ngx_http_export_meta_key(g, "taskId");
     ngx_http_export_uuid_text(text, m->id);
@@ -145,6 +201,30 @@ ngx_http_export_meta_write(ngx_http_export_meta_t *m, ngx_log_t *log)
     yajl_gen_integer(g, m->ttl);
     ngx_http_export_meta_key(g, "size");
     yajl_gen_integer(g, m->size);
+
+    ngx_http_export_meta_key(g, "style");
+    yajl_gen_string(g, (u_char *) ngx_http_export_styles[m->style],
+                    ngx_strlen(ngx_http_export_styles[m->style]));
+
+    ngx_http_export_meta_key(g, "keyed");
+    yajl_gen_bool(g, m->keyed ? 1 : 0);
+
+    ngx_http_export_meta_key(g, "serial");
+    yajl_gen_integer(g, (long long) m->serial);
+
+    ngx_http_export_meta_key(g, "reports");
+    yajl_gen_integer(g, m->nreports);
+
+    ngx_http_export_meta_key(g, "createdMs");
+    yajl_gen_integer(g, (long long) m->created_ms);
+
+    ngx_http_export_meta_key(g, "finishedMs");
+    yajl_gen_integer(g, (long long) m->finished_ms);
+
+    if (m->op.len) {
+        ngx_http_export_meta_key(g, "operationURI");
+        yajl_gen_string(g, m->op.data, m->op.len);
+    }
 
     if (m->state == NGX_HTTP_EXPORT_FAILED) {
         ngx_http_export_meta_key(g, "error");
@@ -269,12 +349,7 @@ ngx_http_export_meta_recover(ngx_http_export_zone_t *zone, ngx_log_t *log)
                 continue;
             }
 
-            if (ngx_strncmp(de->d_name, "export-", 7) != 0
-                || (len != sizeof("export--.json") - 1
-                           + 2 * NGX_HTTP_EXPORT_UUID_LEN
-                    && len != sizeof("export--.zip") - 1
-                              + 2 * NGX_HTTP_EXPORT_UUID_LEN))
-            {
+            if (!ngx_http_export_meta_name(de->d_name, len)) {
                 continue;
             }
 
@@ -332,15 +407,16 @@ ngx_http_export_meta_load(ngx_http_export_zone_t *zone, ngx_str_t *store,
 {
     int                          fd;
     u_char                       buf[NGX_HTTP_EXPORT_META_MAX + 1];
-    u_char                       zip[NGX_MAX_PATH], run[16], id[16];
+    u_char                       zip[NGX_MAX_PATH], id[16], c;
+    u_char                       text[NGX_HTTP_EXPORT_UUID_LEN];
     u_char                      *p;
     char                         err[128];
     size_t                       len;
     ssize_t                      n;
     time_t                       ttl, finished;
     yajl_val                     root, v, w;
-    ngx_str_t                    path, state, error;
-    ngx_uint_t                   i;
+    ngx_str_t                    path, state, error, run;
+    ngx_uint_t                   i, keyed, style;
     struct stat                  st;
     ngx_http_export_spec_t       spec;
     ngx_http_export_task_t      *task, *old;
@@ -360,6 +436,9 @@ ngx_http_export_meta_load(ngx_http_export_zone_t *zone, ngx_str_t *store,
     static const char  *k_report[] = { "report", NULL };
     static const char  *k_message[] = { "message", NULL };
     static const char  *k_offset[] = { "offset", NULL };
+    static const char  *k_style[] = { "style", NULL };
+    static const char  *k_keyed[] = { "keyed", NULL };
+    static const char  *k_op[] = { "operationURI", NULL };
 
     static u_char  stopped[] = "nginx was stopped while the export was "
                                "being generated; start the export again";
@@ -386,12 +465,41 @@ ngx_http_export_meta_load(ngx_http_export_zone_t *zone, ngx_str_t *store,
     v = yajl_tree_get(root, k_run, yajl_t_string);
     w = yajl_tree_get(root, k_id, yajl_t_string);
 
-    if (ngx_http_export_meta_uuid(v, run) != NGX_OK
+    run.data = (u_char *) YAJL_GET_STRING(v);
+    run.len = run.data ? ngx_strlen(run.data) : 0;
+
+    for (i = 0; i < run.len; i++) {
+        c = run.data[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+        {
+            break;
+        }
+    }
+
+    if (run.len == 0 || run.len > NGX_HTTP_EXPORT_RUN_MAX || i < run.len
         || ngx_http_export_meta_uuid(w, id) != NGX_OK)
     {
         yajl_tree_free(root);
         goto bad;
     }
+
+    /* written by an older version: a VMware export, found by its run */
+
+    style = NGX_HTTP_EXPORT_VMWARE;
+
+    v = yajl_tree_get(root, k_style, yajl_t_string);
+    p = (u_char *) YAJL_GET_STRING(v);
+
+    for (i = 0; p && ngx_http_export_styles[i]; i++) {
+        if (ngx_strcmp(p, ngx_http_export_styles[i]) == 0) {
+            style = i;
+        }
+    }
+
+    v = yajl_tree_get(root, k_keyed, yajl_t_any);
+    keyed = (v == NULL || YAJL_IS_TRUE(v));
 
     v = yajl_tree_get(root, k_status, yajl_t_string);
     state.data = (u_char *) YAJL_GET_STRING(v);
@@ -447,7 +555,7 @@ ngx_http_export_meta_load(ngx_http_export_zone_t *zone, ngx_str_t *store,
 
     /* one task per run: the newest metadata wins */
 
-    old = ngx_http_export_task_find(zone, run);
+    old = keyed ? ngx_http_export_task_find(zone, &run) : NULL;
 
     v = yajl_tree_get(root, k_created, yajl_t_number);
 
@@ -462,7 +570,13 @@ ngx_http_export_meta_load(ngx_http_export_zone_t *zone, ngx_str_t *store,
     spec.store = *store;
     spec.ttl = ttl;
 
-    task = ngx_http_export_task_create(zone, run, id, &path, &spec);
+    v = yajl_tree_get(root, k_op, yajl_t_string);
+    if (v) {
+        spec.op.data = (u_char *) YAJL_GET_STRING(v);
+        spec.op.len = ngx_strlen(spec.op.data);
+    }
+
+    task = ngx_http_export_task_create(zone, &run, keyed, id, &path, &spec);
     if (task == NULL) {
         yajl_tree_free(root);
         ngx_log_error(NGX_LOG_WARN, log, 0,
@@ -483,6 +597,20 @@ ngx_http_export_meta_load(ngx_http_export_zone_t *zone, ngx_str_t *store,
                                                : now;
     task->finished = finished;
     task->expires = finished + ttl;
+    task->style = style;
+
+    /* its number in the zone stays, and new ones come after it */
+    task->serial = ngx_http_export_meta_int(root, "serial", task->serial);
+    if (task->serial > zone->sh->serial) {
+        zone->sh->serial = task->serial;
+    }
+
+    task->nreports = ngx_http_export_meta_int(root, "reports", 0);
+    task->created_ms = ngx_http_export_meta_int(root, "createdMs",
+                                          (uint64_t) task->created * 1000);
+    task->finished_ms = ngx_http_export_meta_int(root, "finishedMs",
+                                          (uint64_t) finished * 1000);
+    task->updated_ms = task->finished_ms;
 
     v = yajl_tree_get(root, k_size, yajl_t_number);
     task->size = (v && YAJL_IS_INTEGER(v)) ? (off_t) YAJL_GET_INTEGER(v) : 0;
@@ -546,12 +674,12 @@ ngx_http_export_meta_load(ngx_http_export_zone_t *zone, ngx_str_t *store,
         error.data = stopped;
         error.len = sizeof(stopped) - 1;
         ngx_http_export_uuid(task->ref);
+        ngx_http_export_uuid_text(text, id);
 
         ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "export: task %*s of run %*s was unfinished when "
+                      "export: task %*s of run %V was unfinished when "
                       "nginx stopped: it is FAILED",
-                      (size_t) NGX_HTTP_EXPORT_UUID_LEN, name + 44,
-                      (size_t) NGX_HTTP_EXPORT_UUID_LEN, name + 7);
+                      (size_t) NGX_HTTP_EXPORT_UUID_LEN, text, &run);
     }
 
     task->error = ngx_slab_alloc_locked(zone->shpool, error.len);

@@ -22,6 +22,8 @@
 
 
 #define NGX_HTTP_EXPORT_UUID_LEN        36    /* 8-4-4-4-12 text form */
+#define NGX_HTTP_EXPORT_RUN_MAX         64    /* a run id, as text */
+#define NGX_HTTP_EXPORT_RUNS_MAX        100   /* runs in one export */
 
 #define NGX_HTTP_EXPORT_PROGRESS_MAX    10000 /* hundredths of a percent */
 
@@ -53,6 +55,15 @@ typedef enum {
 #define ngx_http_export_expired(task, now)                                    \
     (ngx_http_export_finished((task)->state) && !(task)->running             \
      && (task)->expires <= (now))
+
+
+/* the API dialect of a location: whose clients it answers */
+typedef enum {
+    NGX_HTTP_EXPORT_VMWARE = 0,   /* check-sets/{runId}/exports */
+    NGX_HTTP_EXPORT_ARCGIS,       /* healthCheck/reports/export, jobs */
+    NGX_HTTP_EXPORT_UNIWARE,      /* export/job/status */
+    NGX_HTTP_EXPORT_WEBADMIT      /* exports/:id/export_files */
+} ngx_http_export_style_e;
 
 
 /* which content handler a location runs */
@@ -92,7 +103,11 @@ typedef struct {
 
 /* what a job needs; in a task, the strings point into shared memory */
 typedef struct {
-    ngx_str_t                   source;       /* the run's directory */
+    ngx_str_t                   source;       /* the runs' directories */
+    ngx_str_t                   folders;      /* their folders in the zip */
+    ngx_uint_t                  nsources;     /* both hold so many, each
+                                                 ending in '\0' */
+    ngx_str_t                   op;           /* the URI that started it */
     ngx_str_t                   store;
     ngx_str_t                   thread_pool;  /* its name */
     ngx_int_t                   level;
@@ -105,8 +120,11 @@ typedef struct {
 
 
 /*
- * One export task in the shared zone.  It is found by its run (node) and
- * by its own id (id_node); "queue" keeps tasks oldest first for expiry.
+ * One export task in the shared zone.  It is found by its own id
+ * (id_node) and, when it exports one run on its own ("keyed"), by its run
+ * (node); "queue" keeps tasks oldest first for expiry.  "run" names the
+ * task in file names and links: the run id, or for an export of several
+ * runs its job id.
  * Fields are read and written under the zone's slab mutex, except
  * "progress" and "cancel", single words the generation thread and the
  * handlers touch without it.
@@ -116,7 +134,8 @@ typedef struct {
     ngx_rbtree_node_t           id_node;      /* key: hash of id */
     ngx_queue_t                 queue;
 
-    u_char                      run[16];
+    u_char                      run[NGX_HTTP_EXPORT_RUN_MAX];
+    size_t                      run_len;
     u_char                      id[16];
     u_char                      ref[16];      /* referenceToken of FAILED */
 
@@ -128,10 +147,18 @@ typedef struct {
     ngx_uint_t                  detached;     /* deleted while running */
     ngx_pid_t                   pid;          /* the worker of the job */
     ngx_uint_t                  attempts;     /* jobs started */
+    ngx_uint_t                  style;        /* that started it */
+    ngx_uint_t                  keyed;        /* in the tree of runs */
+    ngx_uint_t                  cancelled;
+    uint64_t                    serial;       /* its number in the zone */
+    ngx_uint_t                  nreports;
 
     time_t                      created;
     time_t                      finished;
     time_t                      expires;
+    uint64_t                    created_ms;   /* epoch milliseconds */
+    uint64_t                    updated_ms;
+    uint64_t                    finished_ms;
     off_t                       size;
 
     ngx_uint_t                  nwarnings;    /* all the job found */
@@ -182,6 +209,7 @@ typedef struct {
     ngx_queue_t                 jobs;         /* tasks a job holds */
 
     ngx_atomic_t                version;      /* bumped on state changes */
+    uint64_t                    serial;       /* the last task's */
     ngx_uint_t                  count;
     ngx_uint_t                  running;      /* tasks a job holds */
     ngx_uint_t                  max_running;  /* 0: no bound */
@@ -206,9 +234,13 @@ typedef struct {
 
 typedef struct {
     ngx_uint_t                  handler;      /* ngx_http_export_handler_e */
+    ngx_uint_t                  style;        /* ngx_http_export_style_e */
     ngx_shm_zone_t             *shm_zone;
 
     ngx_http_complex_value_t   *run_id;
+    ngx_http_complex_value_t   *task_id;      /* export_task_id */
+    ngx_http_complex_value_t   *job_uri;      /* export_job_uri */
+    ngx_http_complex_value_t   *link_uri;     /* export_download_uri */
     ngx_http_complex_value_t   *source;
     ngx_str_t                   store;
     ngx_str_t                   thread_pool_name;
@@ -235,7 +267,8 @@ typedef struct {
     ngx_http_request_t         *request;
     ngx_shm_zone_t             *shm_zone;
     ngx_str_t                   run;          /* canonical text */
-    u_char                      run_bin[16];
+    ngx_str_t                   job;          /* the style's task id */
+    ngx_str_t                   token;        /* ArcGIS "token" */
     u_char                      id[NGX_HTTP_EXPORT_UUID_LEN];
     u_char                      ref[NGX_HTTP_EXPORT_UUID_LEN];
     ngx_uint_t                  state;        /* as last answered */
@@ -253,19 +286,28 @@ typedef struct {
 
 /* a copy of a task, taken under the lock, for answering */
 typedef struct {
-    u_char                      run[16];
+    u_char                      run[NGX_HTTP_EXPORT_RUN_MAX];
+    size_t                      run_len;
     u_char                      id[16];
     u_char                      ref[16];
     ngx_uint_t                  state;
     ngx_uint_t                  progress;
+    ngx_uint_t                  style;
+    ngx_uint_t                  cancelled;
+    uint64_t                    serial;
+    ngx_uint_t                  nreports;
     time_t                      created;
     time_t                      finished;
+    uint64_t                    created_ms;
+    uint64_t                    updated_ms;
+    uint64_t                    finished_ms;
     off_t                       size;
     ngx_uint_t                  nwarnings;
     ngx_uint_t                  nkept;
     ngx_http_export_warning_t  *warnings;     /* copied into r->pool */
     ngx_str_t                   error;
     ngx_str_t                   path;
+    ngx_str_t                   op;
 } ngx_http_export_snapshot_t;
 
 
@@ -279,14 +321,14 @@ ngx_uint_t ngx_http_export_zone_resized(ngx_conf_t *cf, ngx_str_t *name,
 /* ngx_http_export_store.c: the task table in shared memory */
 ngx_int_t ngx_http_export_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 ngx_http_export_task_t *ngx_http_export_task_find(
-    ngx_http_export_zone_t *zone, u_char *run);
+    ngx_http_export_zone_t *zone, ngx_str_t *run);
 ngx_http_export_task_t *ngx_http_export_task_lookup(
-    ngx_http_export_zone_t *zone, u_char *run);
+    ngx_http_export_zone_t *zone, ngx_str_t *run);
 ngx_http_export_task_t *ngx_http_export_task_lookup_id(
     ngx_http_export_zone_t *zone, u_char *id);
 ngx_http_export_task_t *ngx_http_export_task_create(
-    ngx_http_export_zone_t *zone, u_char *run, u_char *id, ngx_str_t *path,
-    ngx_http_export_spec_t *spec);
+    ngx_http_export_zone_t *zone, ngx_str_t *run, ngx_uint_t keyed,
+    u_char *id, ngx_str_t *path, ngx_http_export_spec_t *spec);
 void ngx_http_export_task_remove(ngx_http_export_zone_t *zone,
     ngx_http_export_task_t *task);
 void ngx_http_export_task_path(ngx_http_export_task_t *task,
@@ -303,8 +345,16 @@ ngx_int_t ngx_http_export_unlink_files(ngx_http_export_zone_t *zone,
 typedef struct {
     u_char                     *path;         /* the archive */
     size_t                      path_len;
-    u_char                     *run;
+    ngx_str_t                   run;
     u_char                     *id;
+    ngx_uint_t                  style;
+    ngx_uint_t                  keyed;
+    ngx_uint_t                  cancelled;
+    uint64_t                    serial;
+    ngx_uint_t                  nreports;
+    uint64_t                    created_ms;
+    uint64_t                    finished_ms;
+    ngx_str_t                   op;
     u_char                     *ref;
     ngx_uint_t                  state;
     time_t                      created;
@@ -366,7 +416,34 @@ ngx_int_t ngx_http_export_link_sign(ngx_http_request_t *r,
 ngx_int_t ngx_http_export_download_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_export_data_handler(ngx_http_request_t *r);
 
+/* what ngx_http_export_start() needs and answers */
+typedef struct {
+    ngx_str_t                   run;          /* empty: named after the job */
+    ngx_uint_t                  keyed;
+    ngx_uint_t                  style;
+    ngx_str_t                   source;       /* as in the spec */
+    ngx_str_t                   folders;
+    ngx_uint_t                  nsources;
+    ngx_str_t                   op;
+
+    ngx_uint_t                  status;       /* 0, 429 or 503 */
+    ngx_uint_t                  existing;     /* an unfinished one */
+    time_t                      retry_after;
+    ngx_http_export_quota_t    *limit;        /* of a 429 */
+    ngx_uint_t                  reason;
+    const char                 *message;      /* of a 503 */
+    const char                 *remediation;
+    ngx_http_export_snapshot_t  snap;
+} ngx_http_export_start_t;
+
+
 /* ngx_http_export_handler.c: the API */
+ngx_int_t ngx_http_export_start(ngx_http_request_t *r,
+    ngx_http_export_loc_conf_t *elcf, ngx_http_export_start_t *st);
+ngx_int_t ngx_http_export_source(ngx_http_request_t *r,
+    ngx_http_export_loc_conf_t *elcf, ngx_str_t *run, ngx_str_t *source);
+ngx_int_t ngx_http_export_add_header(ngx_http_request_t *r,
+    const char *name, ngx_str_t *value);
 ngx_int_t ngx_http_export_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_export_internal(ngx_http_request_t *r, const char *cause);
 ngx_int_t ngx_http_export_internal_error(ngx_http_request_t *r,
@@ -387,6 +464,12 @@ void ngx_http_export_uuid(u_char *bin);
 u_char *ngx_http_export_uuid_text(u_char *p, u_char *bin);
 ngx_int_t ngx_http_export_uuid_parse(u_char *bin, u_char *text, size_t len);
 ngx_http_export_ctx_t *ngx_http_export_get_ctx(ngx_http_request_t *r);
+uint64_t ngx_http_export_now_ms(void);
+ngx_int_t ngx_http_export_run_id(ngx_http_request_t *r,
+    ngx_http_complex_value_t *cv, ngx_uint_t style, ngx_str_t *run,
+    ngx_str_t *value);
+ngx_int_t ngx_http_export_run_check(ngx_pool_t *pool, ngx_str_t *value,
+    ngx_uint_t style, ngx_str_t *run);
 
 
 #endif /* _NGX_HTTP_EXPORT_MODULE_H_INCLUDED_ */

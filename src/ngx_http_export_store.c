@@ -23,16 +23,61 @@ static void ngx_http_export_rbtree_insert(ngx_rbtree_node_t *temp,
 static void ngx_http_export_id_rbtree_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_http_export_task_t *ngx_http_export_find(ngx_rbtree_t *tree,
-    u_char *key, size_t off);
+    u_char *key, size_t len, size_t off);
 static void ngx_http_export_task_free(ngx_http_export_zone_t *zone,
     ngx_http_export_task_t *task);
 static void ngx_http_export_unlink_thread(void *data, ngx_log_t *log);
 static void ngx_http_export_unlink_done(ngx_event_t *ev);
 
 
-#define ngx_http_export_key(p)                                                \
-    ((ngx_rbtree_key_t) (((uint32_t) (p)[0] << 24) | ((p)[1] << 16)          \
-                         | ((p)[2] << 8) | (p)[3]))
+/*
+ * Tree keys: a run's by FNV-1a of its text, 64 bits where the platform
+ * has them; an id's are its first bytes, random already.
+ */
+
+static ngx_inline ngx_rbtree_key_t
+ngx_http_export_run_key(u_char *p, size_t len)
+{
+    uint64_t  h;
+
+    h = 0xcbf29ce484222325ULL;
+
+    while (len--) {
+        h ^= *p++;
+        h *= 0x100000001b3ULL;
+    }
+
+    return (ngx_rbtree_key_t) (h ^ (h >> 32));
+}
+
+
+static ngx_inline ngx_rbtree_key_t
+ngx_http_export_id_key(u_char *p)
+{
+    ngx_rbtree_key_t  k;
+
+    ngx_memcpy(&k, p, sizeof(ngx_rbtree_key_t));
+
+    return k;
+}
+
+
+/* orders tasks of equal keys: by id, or by run text */
+
+static ngx_inline ngx_int_t
+ngx_http_export_cmp(ngx_http_export_task_t *t, u_char *key, size_t len,
+    size_t off)
+{
+    if (off) {
+        return ngx_memcmp(key, t->id, 16);
+    }
+
+    if (len != t->run_len) {
+        return (len < t->run_len) ? -1 : 1;
+    }
+
+    return ngx_memcmp(key, t->run, len);
+}
 
 
 ngx_int_t
@@ -119,17 +164,16 @@ ngx_http_export_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
 
 /*
- * Both trees hold the same tasks: by run through "node", by id through
- * "id_node"; "off" is where the node lies in the task.  Equal hashes are
- * ordered by the whole 16 bytes, so lookups stay logarithmic even for
- * keys chosen to collide.
+ * The trees: by run through "node" (keyed tasks only), by id through
+ * "id_node" (all tasks); "off" is where the node lies in the task.  Equal
+ * keys are ordered by the whole run or id, so lookups stay logarithmic
+ * even for keys chosen to collide.
  */
 
 static ngx_inline void
 ngx_http_export_insert(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
     ngx_rbtree_node_t *sentinel, size_t off)
 {
-    u_char                  *k, *kt;
     ngx_rbtree_node_t      **p;
     ngx_http_export_task_t  *t, *tt;
 
@@ -145,10 +189,9 @@ ngx_http_export_insert(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
             t = (ngx_http_export_task_t *) ((u_char *) node - off);
             tt = (ngx_http_export_task_t *) ((u_char *) temp - off);
 
-            k = off ? t->id : t->run;
-            kt = off ? tt->id : tt->run;
-
-            p = (ngx_memcmp(k, kt, 16) < 0) ? &temp->left : &temp->right;
+            p = (ngx_http_export_cmp(tt, off ? t->id : t->run, t->run_len,
+                                     off)
+                 < 0) ? &temp->left : &temp->right;
         }
 
         if (*p == sentinel) {
@@ -184,14 +227,16 @@ ngx_http_export_id_rbtree_insert(ngx_rbtree_node_t *temp,
 
 
 static ngx_http_export_task_t *
-ngx_http_export_find(ngx_rbtree_t *tree, u_char *key, size_t off)
+ngx_http_export_find(ngx_rbtree_t *tree, u_char *key, size_t len,
+    size_t off)
 {
     ngx_int_t                rc;
     ngx_rbtree_key_t         hash;
     ngx_rbtree_node_t       *node, *sentinel;
     ngx_http_export_task_t  *task;
 
-    hash = ngx_http_export_key(key);
+    hash = off ? ngx_http_export_id_key(key)
+               : ngx_http_export_run_key(key, len);
 
     node = tree->root;
     sentinel = tree->sentinel;
@@ -210,7 +255,7 @@ ngx_http_export_find(ngx_rbtree_t *tree, u_char *key, size_t off)
 
         task = (ngx_http_export_task_t *) ((u_char *) node - off);
 
-        rc = ngx_memcmp(key, off ? task->id : task->run, 16);
+        rc = ngx_http_export_cmp(task, key, len, off);
 
         if (rc == 0) {
             return task;
@@ -226,20 +271,20 @@ ngx_http_export_find(ngx_rbtree_t *tree, u_char *key, size_t off)
 /* the run's task, even one whose time is over and not yet removed */
 
 ngx_http_export_task_t *
-ngx_http_export_task_find(ngx_http_export_zone_t *zone, u_char *run)
+ngx_http_export_task_find(ngx_http_export_zone_t *zone, ngx_str_t *run)
 {
-    return ngx_http_export_find(&zone->sh->runs, run, 0);
+    return ngx_http_export_find(&zone->sh->runs, run->data, run->len, 0);
 }
 
 
 /* the run's task as clients see it: an expired task is gone */
 
 ngx_http_export_task_t *
-ngx_http_export_task_lookup(ngx_http_export_zone_t *zone, u_char *run)
+ngx_http_export_task_lookup(ngx_http_export_zone_t *zone, ngx_str_t *run)
 {
     ngx_http_export_task_t  *task;
 
-    task = ngx_http_export_find(&zone->sh->runs, run, 0);
+    task = ngx_http_export_find(&zone->sh->runs, run->data, run->len, 0);
 
     if (task && ngx_http_export_expired(task, ngx_time())) {
         return NULL;
@@ -254,7 +299,7 @@ ngx_http_export_task_lookup_id(ngx_http_export_zone_t *zone, u_char *id)
 {
     ngx_http_export_task_t  *task;
 
-    task = ngx_http_export_find(&zone->sh->ids, id,
+    task = ngx_http_export_find(&zone->sh->ids, id, 16,
                                 offsetof(ngx_http_export_task_t, id_node));
 
     if (task && ngx_http_export_expired(task, ngx_time())) {
@@ -266,21 +311,27 @@ ngx_http_export_task_lookup_id(ngx_http_export_zone_t *zone, u_char *id)
 
 
 /*
- * Makes a new task for the run; NULL when the zone has no room, and the
- * caller may then evict the oldest finished task and try again.
+ * Makes a new task named "run", found by that name too when "keyed"; NULL
+ * when the zone has no room, and the caller may then evict the oldest
+ * finished task and try again.
  */
 
 ngx_http_export_task_t *
-ngx_http_export_task_create(ngx_http_export_zone_t *zone, u_char *run,
-    u_char *id, ngx_str_t *path, ngx_http_export_spec_t *spec)
+ngx_http_export_task_create(ngx_http_export_zone_t *zone, ngx_str_t *run,
+    ngx_uint_t keyed, u_char *id, ngx_str_t *path,
+    ngx_http_export_spec_t *spec)
 {
     u_char                  *p;
     size_t                   size;
     ngx_http_export_task_t  *task;
 
+    if (run->len > NGX_HTTP_EXPORT_RUN_MAX) {
+        return NULL;
+    }
+
     size = sizeof(ngx_http_export_task_t) + path->len + 1
-           + spec->source.len + 1 + spec->store.len + 1
-           + spec->thread_pool.len + 1;
+           + spec->source.len + spec->folders.len + spec->op.len + 1
+           + spec->store.len + 1 + spec->thread_pool.len + 1;
 
     task = ngx_slab_calloc_locked(zone->shpool, size);
 
@@ -288,14 +339,19 @@ ngx_http_export_task_create(ngx_http_export_zone_t *zone, u_char *run,
         return NULL;
     }
 
-    ngx_memcpy(task->run, run, 16);
+    ngx_memcpy(task->run, run->data, run->len);
+    task->run_len = run->len;
     ngx_memcpy(task->id, id, 16);
 
-    task->node.key = ngx_http_export_key(task->run);
-    task->id_node.key = ngx_http_export_key(task->id);
+    task->node.key = ngx_http_export_run_key(task->run, task->run_len);
+    task->id_node.key = ngx_http_export_id_key(task->id);
+    task->keyed = keyed;
 
     task->state = NGX_HTTP_EXPORT_NOT_STARTED;
     task->created = ngx_time();
+    task->created_ms = ngx_http_export_now_ms();
+    task->updated_ms = task->created_ms;
+    task->serial = ++zone->sh->serial;
 
     /* the strings, null-terminated, after the task */
 
@@ -308,8 +364,16 @@ ngx_http_export_task_create(ngx_http_export_zone_t *zone, u_char *run,
 
     task->spec = *spec;
 
+    /* sources and folders: each item ends in '\0' already */
+
     task->spec.source.data = p;
     p = ngx_cpymem(p, spec->source.data, spec->source.len);
+
+    task->spec.folders.data = p;
+    p = ngx_cpymem(p, spec->folders.data, spec->folders.len);
+
+    task->spec.op.data = p;
+    p = ngx_cpymem(p, spec->op.data, spec->op.len);
     *p++ = '\0';
 
     task->spec.store.data = p;
@@ -320,7 +384,10 @@ ngx_http_export_task_create(ngx_http_export_zone_t *zone, u_char *run,
     p = ngx_cpymem(p, spec->thread_pool.data, spec->thread_pool.len);
     *p = '\0';
 
-    ngx_rbtree_insert(&zone->sh->runs, &task->node);
+    if (keyed) {
+        ngx_rbtree_insert(&zone->sh->runs, &task->node);
+    }
+
     ngx_rbtree_insert(&zone->sh->ids, &task->id_node);
     ngx_queue_insert_tail(&zone->sh->queue, &task->queue);
 
@@ -341,7 +408,10 @@ ngx_http_export_task_remove(ngx_http_export_zone_t *zone,
     ngx_http_export_task_t *task)
 {
     if (!task->detached) {
-        ngx_rbtree_delete(&zone->sh->runs, &task->node);
+        if (task->keyed) {
+            ngx_rbtree_delete(&zone->sh->runs, &task->node);
+        }
+
         ngx_rbtree_delete(&zone->sh->ids, &task->id_node);
         ngx_queue_remove(&task->queue);
         zone->sh->count--;
@@ -387,14 +457,23 @@ ngx_http_export_task_snapshot(ngx_http_export_task_t *task,
 {
     size_t  n;
 
-    ngx_memcpy(snap->run, task->run, 16);
+    ngx_memcpy(snap->run, task->run, task->run_len);
+    snap->run_len = task->run_len;
     ngx_memcpy(snap->id, task->id, 16);
     ngx_memcpy(snap->ref, task->ref, 16);
 
     snap->state = task->state;
     snap->progress = task->progress;
+    snap->style = task->style;
+    snap->cancelled = task->cancelled;
+    snap->serial = task->serial;
+    snap->nreports = task->nreports;
     snap->created = task->created;
     snap->finished = task->finished;
+    snap->created_ms = task->created_ms;
+    snap->updated_ms = task->updated_ms;
+    snap->finished_ms = task->finished_ms;
+    ngx_str_null(&snap->op);
     snap->size = task->size;
     snap->nwarnings = task->nwarnings;
     snap->nkept = 0;
@@ -418,6 +497,15 @@ ngx_http_export_task_snapshot(ngx_http_export_task_t *task,
         if (snap->error.data) {
             ngx_memcpy(snap->error.data, task->error, task->error_len);
             snap->error.len = task->error_len;
+        }
+    }
+
+    if (task->spec.op.len) {
+        snap->op.data = ngx_pnalloc(pool, task->spec.op.len);
+
+        if (snap->op.data) {
+            ngx_memcpy(snap->op.data, task->spec.op.data, task->spec.op.len);
+            snap->op.len = task->spec.op.len;
         }
     }
 

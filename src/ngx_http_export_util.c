@@ -108,3 +108,87 @@ ngx_http_export_get_ctx(ngx_http_request_t *r)
 
     return ctx;
 }
+
+
+/* the wall clock in milliseconds, in any thread */
+
+uint64_t
+ngx_http_export_now_ms(void)
+{
+    struct timeval  tv;
+
+    ngx_gettimeofday(&tv);
+
+    return (uint64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+
+/*
+ * A run id from the location's export_run_id, checked for the style:
+ * a UUID (made canonical, lower case), a decimal number (WebAdMIT), or
+ * up to 64 letters, digits, "-" and "_" (ArcGIS; also what a download
+ * link may name).  NGX_DECLINED when it is not one; "value" is what was
+ * given, for the error.
+ */
+
+ngx_int_t
+ngx_http_export_run_id(ngx_http_request_t *r, ngx_http_complex_value_t *cv,
+    ngx_uint_t style, ngx_str_t *run, ngx_str_t *value)
+{
+    if (ngx_http_complex_value(r, cv, value) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_export_run_check(r->pool, value, style, run);
+}
+
+
+ngx_int_t
+ngx_http_export_run_check(ngx_pool_t *pool, ngx_str_t *value,
+    ngx_uint_t style, ngx_str_t *run)
+{
+    u_char      bin[16], c;
+    ngx_uint_t  i;
+
+    if (value->len == NGX_HTTP_EXPORT_UUID_LEN
+        && style != NGX_HTTP_EXPORT_WEBADMIT
+        && ngx_http_export_uuid_parse(bin, value->data, value->len) == NGX_OK)
+    {
+        run->data = ngx_pnalloc(pool, NGX_HTTP_EXPORT_UUID_LEN);
+        if (run->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        run->len = ngx_http_export_uuid_text(run->data, bin) - run->data;
+
+        return NGX_OK;
+    }
+
+    if (style == NGX_HTTP_EXPORT_VMWARE
+        || value->len == 0 || value->len > NGX_HTTP_EXPORT_RUN_MAX)
+    {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < value->len; i++) {
+        c = value->data[i];
+
+        if (style == NGX_HTTP_EXPORT_WEBADMIT) {
+            if (c < '0' || c > '9' || (i == 0 && c == '0') || i == 18) {
+                return NGX_DECLINED;
+            }
+
+            continue;
+        }
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    *run = *value;
+
+    return NGX_OK;
+}
