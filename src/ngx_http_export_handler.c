@@ -284,7 +284,7 @@ ngx_http_export_start(ngx_http_request_t *r,
     zone = elcf->shm_zone->data;
 
     ctx = ngx_http_export_get_ctx(r);
-    if (ctx == NULL) {
+    if (ctx == NULL || st->nsources == 0) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -17,8 +17,6 @@
     yajl_gen_string(g, (const unsigned char *) s, ngx_strlen(s))
 
 
-static ngx_int_t ngx_http_export_send_gen(ngx_http_request_t *r,
-    yajl_gen g, ngx_uint_t status);
 static void ngx_http_export_gen_time(yajl_gen g, time_t t);
 static void ngx_http_export_gen_uuid(yajl_gen g, u_char *bin);
 
@@ -341,10 +339,12 @@ ngx_http_export_send_error(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
-static ngx_int_t
-ngx_http_export_send_gen(ngx_http_request_t *r, yajl_gen g,
+ngx_int_t
+ngx_http_export_send_gen(ngx_http_request_t *r, void *gen,
     ngx_uint_t status)
 {
+    yajl_gen  g = gen;
+
     size_t                len;
     ngx_buf_t            *b;
     ngx_int_t             rc;

@@ -15,7 +15,8 @@
 #include <openssl/hmac.h>
 
 
-#define NGX_HTTP_EXPORT_SIG_LEN  32
+#define NGX_HTTP_EXPORT_SIG_LEN        32
+#define NGX_HTTP_EXPORT_WEBADMIT_TTL   29    /* "expiring in under 30 s" */
 
 
 static ngx_int_t ngx_http_export_link_mac(ngx_http_export_zone_t *zone,
@@ -25,7 +26,6 @@ static ngx_int_t ngx_http_export_file_error(ngx_http_request_t *r,
     const char *remediation);
 static ngx_int_t ngx_http_export_file_method(ngx_http_request_t *r);
 static ngx_int_t ngx_http_export_download(ngx_http_request_t *r);
-static void ngx_http_export_hide_signature(ngx_http_request_t *r);
 static ngx_int_t ngx_http_export_data(ngx_http_request_t *r);
 
 
@@ -74,6 +74,7 @@ ngx_http_export_link_sign(ngx_http_request_t *r,
     u_char                      mac[NGX_HTTP_EXPORT_SIG_LEN], *p;
     size_t                      len;
     uintptr_t                   escape;
+    time_t                      ttl;
     ngx_str_t                   src, dst, base;
     const char                 *sep;
     ngx_http_export_zone_t     *zone;
@@ -82,7 +83,16 @@ ngx_http_export_link_sign(ngx_http_request_t *r,
     elcf = ngx_http_get_module_loc_conf(r, ngx_http_export_module);
     zone = elcf->shm_zone->data;
 
-    *expires = ngx_time() + elcf->link_ttl;
+    ttl = elcf->link_ttl;
+
+    if (elcf->style == NGX_HTTP_EXPORT_WEBADMIT
+        && ttl > NGX_HTTP_EXPORT_WEBADMIT_TTL)
+    {
+        /* WebAdMIT clients are told a link lasts under 30 seconds */
+        ttl = NGX_HTTP_EXPORT_WEBADMIT_TTL;
+    }
+
+    *expires = ngx_time() + ttl;
 
     if (ngx_http_export_link_mac(zone, snap->run, snap->run_len, snap->id,
                                  *expires, mac)
@@ -205,16 +215,18 @@ ngx_http_export_data_handler(ngx_http_request_t *r)
 
 
 /*
- * A link's signature must never reach a log: the request line, which
- * error.log lines and $request in access logs show, keeps the link
- * without it.
+ * A link's signature (or an ArcGIS token) must never reach a log: the
+ * request line, which error.log lines and $request in access logs show,
+ * keeps the query without its value.
  */
 
-static void
-ngx_http_export_hide_signature(ngx_http_request_t *r)
+void
+ngx_http_export_hide_arg(ngx_http_request_t *r, const char *name)
 {
     u_char  *p, *last, *q, *end, *line;
-    size_t   len;
+    size_t   len, nlen;
+
+    nlen = ngx_strlen(name);
 
     p = r->request_line.data;
     last = p + r->request_line.len;
@@ -230,13 +242,15 @@ ngx_http_export_hide_signature(ngx_http_request_t *r)
         /* void */
     }
 
-    /* each "signature" parameter's value, wherever it stands */
+    /* each such parameter's value, wherever it stands */
 
     while (q && q < end) {
         q++;
 
-        if (end - q > 10 && ngx_strncmp(q, "signature=", 10) == 0) {
-            q += 10;
+        if ((size_t) (end - q) > nlen && ngx_strncmp(q, name, nlen) == 0
+            && q[nlen] == '=')
+        {
+            q += nlen + 1;
 
             for (p = q; p < end && *p != '&'; p++) {
                 /* void */
@@ -284,7 +298,7 @@ ngx_http_export_download(ngx_http_request_t *r)
     ngx_http_export_loc_conf_t *elcf;
     ngx_http_export_snapshot_t  snap;
 
-    ngx_http_export_hide_signature(r);
+    ngx_http_export_hide_arg(r, "signature");
 
     rc = ngx_http_export_file_method(r);
     if (rc != NGX_DECLINED) {

@@ -51,6 +51,16 @@ static ngx_conf_post_handler_pt  ngx_http_export_level_p =
     ngx_http_export_level;
 
 
+/* in the order of ngx_http_export_style_e */
+static ngx_str_t  ngx_http_export_style_names[] = {
+    ngx_string("vmware"),
+    ngx_string("arcgis"),
+    ngx_string("uniware"),
+    ngx_string("webadmit"),
+    ngx_null_string
+};
+
+
 static ngx_command_t  ngx_http_export_commands[] = {
 
     { ngx_string("export_zone"),
@@ -75,7 +85,7 @@ static ngx_command_t  ngx_http_export_commands[] = {
       NULL },
 
     { ngx_string("export_api"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_export_handler_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_HTTP_EXPORT_API,
@@ -107,6 +117,27 @@ static ngx_command_t  ngx_http_export_commands[] = {
       ngx_http_set_complex_value_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_export_loc_conf_t, run_id),
+      NULL },
+
+    { ngx_string("export_task_id"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_export_loc_conf_t, task_id),
+      NULL },
+
+    { ngx_string("export_job_uri"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_export_loc_conf_t, job_uri),
+      NULL },
+
+    { ngx_string("export_download_uri"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_export_loc_conf_t, link_uri),
       NULL },
 
     { ngx_string("export_source"),
@@ -232,7 +263,9 @@ enum {
     NGX_HTTP_EXPORT_VAR_TASK_ID = 0,
     NGX_HTTP_EXPORT_VAR_RUN_ID,
     NGX_HTTP_EXPORT_VAR_STATUS,
-    NGX_HTTP_EXPORT_VAR_REFERENCE
+    NGX_HTTP_EXPORT_VAR_REFERENCE,
+    NGX_HTTP_EXPORT_VAR_JOB_ID,
+    NGX_HTTP_EXPORT_VAR_TOKEN
 };
 
 
@@ -249,6 +282,13 @@ static ngx_http_variable_t  ngx_http_export_vars[] = {
 
     { ngx_string("export_reference_token"), NULL, ngx_http_export_variable,
       NGX_HTTP_EXPORT_VAR_REFERENCE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("export_job_id"), NULL, ngx_http_export_variable,
+      NGX_HTTP_EXPORT_VAR_JOB_ID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("export_token"), NULL, ngx_http_export_variable,
+      NGX_HTTP_EXPORT_VAR_TOKEN, NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH,
+      0 },
 
       ngx_http_null_variable
 };
@@ -302,6 +342,9 @@ ngx_http_export_create_loc_conf(ngx_conf_t *cf)
      */
 
     elcf->run_id = NGX_CONF_UNSET_PTR;
+    elcf->task_id = NGX_CONF_UNSET_PTR;
+    elcf->job_uri = NGX_CONF_UNSET_PTR;
+    elcf->link_uri = NGX_CONF_UNSET_PTR;
     elcf->source = NGX_CONF_UNSET_PTR;
     elcf->ttl = NGX_CONF_UNSET;
     elcf->link_ttl = NGX_CONF_UNSET;
@@ -328,6 +371,9 @@ ngx_http_export_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_export_zone_t  *zone;
 
     ngx_conf_merge_ptr_value(conf->run_id, prev->run_id, NULL);
+    ngx_conf_merge_ptr_value(conf->task_id, prev->task_id, NULL);
+    ngx_conf_merge_ptr_value(conf->job_uri, prev->job_uri, NULL);
+    ngx_conf_merge_ptr_value(conf->link_uri, prev->link_uri, NULL);
     ngx_conf_merge_ptr_value(conf->source, prev->source, NULL);
     ngx_conf_merge_str_value(conf->store, prev->store, "");
     ngx_conf_merge_str_value(conf->thread_pool_name, prev->thread_pool_name,
@@ -409,18 +455,32 @@ ngx_http_export_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
     }
 
-    if (conf->handler == NGX_HTTP_EXPORT_DOWNLOAD) {
+    if (conf->handler == NGX_HTTP_EXPORT_DOWNLOAD
+        || conf->style == NGX_HTTP_EXPORT_UNIWARE
+        || (conf->style == NGX_HTTP_EXPORT_ARCGIS && conf->task_id))
+    {
+        /* these only follow tasks: by link, jobCode or job id */
         return NGX_CONF_OK;
     }
 
-    if (conf->run_id == NULL) {
+    if (conf->run_id == NULL && conf->style != NGX_HTTP_EXPORT_ARCGIS) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"export_run_id\" is not set for this location");
         return NGX_CONF_ERROR;
     }
 
-    if (conf->handler == NGX_HTTP_EXPORT_DATA) {
+    if (conf->handler == NGX_HTTP_EXPORT_DATA
+        || (conf->style == NGX_HTTP_EXPORT_WEBADMIT && conf->task_id))
+    {
         return NGX_CONF_OK;
+    }
+
+    if (conf->style == NGX_HTTP_EXPORT_ARCGIS && conf->job_uri == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"export_job_uri\" is not set for this "
+                           "location: \"export_api ... style=arcgis\" "
+                           "answers a submitted export with its jobsUrl");
+        return NGX_CONF_ERROR;
     }
 
     if (conf->source == NULL) {
@@ -499,6 +559,7 @@ static ngx_int_t
 ngx_http_export_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
+    ngx_str_t              *value;
     const char             *name;
     ngx_http_export_ctx_t  *ctx;
 
@@ -529,6 +590,20 @@ ngx_http_export_variable(ngx_http_request_t *r,
 
         v->data = ctx->run.data;
         v->len = ctx->run.len;
+        break;
+
+    case NGX_HTTP_EXPORT_VAR_JOB_ID:
+    case NGX_HTTP_EXPORT_VAR_TOKEN:
+        value = (data == NGX_HTTP_EXPORT_VAR_JOB_ID) ? &ctx->job
+                                                     : &ctx->token;
+
+        if (value->len == 0) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        v->data = value->data;
+        v->len = value->len;
         break;
 
     case NGX_HTTP_EXPORT_VAR_STATUS:
@@ -724,6 +799,7 @@ ngx_http_export_handler_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_export_loc_conf_t *elcf = conf;
 
     ngx_str_t                 *value, name;
+    ngx_uint_t                 i;
     ngx_http_core_loc_conf_t  *clcf;
 
     if (elcf->handler != NGX_HTTP_EXPORT_NONE) {
@@ -751,12 +827,45 @@ ngx_http_export_handler_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     elcf->handler = cmd->offset;
 
+    if (cf->args->nelts == 3) {
+        if (cmd->offset != NGX_HTTP_EXPORT_API
+            || ngx_strncmp(value[2].data, "style=", 6) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        for (i = 0; ngx_http_export_style_names[i].len; i++) {
+            if (value[2].len - 6 == ngx_http_export_style_names[i].len
+                && ngx_strncmp(value[2].data + 6,
+                               ngx_http_export_style_names[i].data,
+                               value[2].len - 6)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (ngx_http_export_style_names[i].len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid style \"%V\": it is one of "
+                               "vmware, arcgis, uniware, webadmit",
+                               &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        elcf->style = i;
+    }
+
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
     switch (elcf->handler) {
 
     case NGX_HTTP_EXPORT_API:
-        clcf->handler = ngx_http_export_api_handler;
+        clcf->handler = (elcf->style == NGX_HTTP_EXPORT_VMWARE)
+                        ? ngx_http_export_api_handler
+                        : ngx_http_export_style_handler;
         break;
 
     case NGX_HTTP_EXPORT_DOWNLOAD:
@@ -956,6 +1065,10 @@ ngx_http_export_check_stores(ngx_conf_t *cf)
     ngx_uint_t                    i;
     ngx_core_conf_t              *ccf;
     ngx_http_export_main_conf_t  *emcf;
+
+    if (ngx_http_export_styles_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_export_module);
 

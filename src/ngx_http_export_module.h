@@ -407,6 +407,8 @@ ngx_int_t ngx_http_export_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, ngx_str_t *message,
     const char *remediation, ngx_str_t *args, ngx_uint_t nargs,
     time_t retry_after);
+ngx_int_t ngx_http_export_send_gen(ngx_http_request_t *r, void *g,
+    ngx_uint_t status);
 const char *ngx_http_export_state_name(ngx_uint_t state);
 u_char *ngx_http_export_rfc3339(u_char *p, time_t t);
 
@@ -415,6 +417,11 @@ ngx_int_t ngx_http_export_link_sign(ngx_http_request_t *r,
     ngx_http_export_snapshot_t *snap, ngx_str_t *url, time_t *expires);
 ngx_int_t ngx_http_export_download_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_export_data_handler(ngx_http_request_t *r);
+void ngx_http_export_hide_arg(ngx_http_request_t *r, const char *name);
+
+/* ngx_http_export_styles.c: the ArcGIS, Uniware and WebAdMIT APIs */
+ngx_int_t ngx_http_export_style_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_export_styles_init(ngx_conf_t *cf);
 
 /* what ngx_http_export_start() needs and answers */
 typedef struct {
