@@ -84,6 +84,7 @@ static ngx_int_t ngx_http_export_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_export_form(ngx_http_request_t *r,
     ngx_str_t *form, const char *name, ngx_str_t *value);
+static ngx_int_t ngx_http_export_query_token(ngx_http_request_t *r);
 static ngx_int_t ngx_http_export_task_by_job(ngx_http_request_t *r,
     ngx_str_t *job, ngx_http_export_snapshot_t *snap);
 static ngx_int_t ngx_http_export_job_uri(ngx_http_request_t *r,
@@ -241,7 +242,9 @@ ngx_http_export_arcgis_submit(ngx_http_request_t *r)
 
     /* the token is kept for $export_token (a quota key), never logged */
 
-    if (ngx_http_export_form(r, &body, "token", &ctx->token) != NGX_OK) {
+    if (ngx_http_export_form(r, &body, "token", &ctx->token) != NGX_OK
+        || ngx_http_export_query_token(r) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -576,6 +579,10 @@ ngx_http_export_arcgis_job(ngx_http_request_t *r)
 
     ctx = ngx_http_export_get_ctx(r);
     if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_export_query_token(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -1721,6 +1728,30 @@ ngx_http_export_form(ngx_http_request_t *r, ngx_str_t *form,
     }
 
     return NGX_OK;
+}
+
+
+/* a token in the query, when the body has none: decoded, for $export_token */
+
+static ngx_int_t
+ngx_http_export_query_token(ngx_http_request_t *r)
+{
+    ngx_str_t               query;
+    ngx_http_export_ctx_t  *ctx;
+
+    ctx = ngx_http_export_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->token.len || r->args.len == 0) {
+        return NGX_OK;
+    }
+
+    /* the query has the form of a form body */
+    query = r->args;
+
+    return ngx_http_export_form(r, &query, "token", &ctx->token);
 }
 
 

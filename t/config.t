@@ -463,3 +463,97 @@ location /e {
 --- must_die
 --- error_log
 unknown export zone "q": no "export_zone" defines it
+
+
+
+=== TEST 35: an unknown API style
+--- config
+location /e {
+    export_api zone=exports style=soap;
+    export_run_id $arg_run;
+    export_source /tmp;
+    export_store $TEST_NGINX_HTML_DIR/store;
+}
+--- must_die
+--- error_log
+invalid style "style=soap": it is one of vmware, arcgis, uniware, webadmit
+
+
+
+=== TEST 36: style= on a handler that has no styles
+--- config
+location /e {
+    export_download zone=exports style=arcgis;
+}
+--- must_die
+--- error_log
+invalid number of arguments in "export_download" directive
+
+
+
+=== TEST 37: an ArcGIS submit location without export_job_uri
+--- config
+location = /arcgis/admin/healthCheck/reports/export {
+    export_api zone=exports style=arcgis;
+    export_source $TEST_NGINX_HTML_DIR/runs/$export_run_id;
+    export_store $TEST_NGINX_HTML_DIR/store;
+    export_thread_pool exports;
+}
+--- must_die
+--- error_log
+"export_job_uri" is not set for this location: "export_api ... style=arcgis" answers a submitted export with its jobsUrl
+
+
+
+=== TEST 38: a WebAdMIT location without export_run_id
+--- config
+location /api/v1/exports {
+    export_api zone=exports style=webadmit;
+    export_source $TEST_NGINX_HTML_DIR/runs/$export_run_id;
+    export_store $TEST_NGINX_HTML_DIR/store;
+}
+--- must_die
+--- error_log
+"export_run_id" is not set for this location
+
+
+
+=== TEST 39: every style in one server starts
+--- config
+location = /arcgis/admin/healthCheck/reports/export {
+    export_api zone=exports style=arcgis;
+    export_source $TEST_NGINX_HTML_DIR/runs/$export_run_id;
+    export_store $TEST_NGINX_HTML_DIR/store;
+    export_thread_pool exports;
+    export_job_uri /arcgis/admin/jobs/$export_job_id;
+    export_download_uri /exports/file;
+}
+location ~ ^/arcgis/admin/jobs/(?<job>[^/]+)$ {
+    export_api zone=exports style=arcgis;
+    export_task_id $job;
+}
+location = /services/rest/v1/export/job/status {
+    export_api zone=exports style=uniware;
+}
+location ~ ^/api/v1/user_identities/[^/]+/exports/(?<e>[^/]+)/export_files$ {
+    export_api zone=exports style=webadmit;
+    export_run_id $e;
+    export_source $TEST_NGINX_HTML_DIR/runs/$export_run_id;
+    export_store $TEST_NGINX_HTML_DIR/store;
+    export_thread_pool exports;
+}
+location ~ ^/api/v1/exports/(?<e>[^/]+)/export_files/(?<f>[^/]+)$ {
+    export_api zone=exports style=webadmit;
+    export_run_id $e;
+    export_task_id $f;
+}
+location = /exports/file {
+    export_download zone=exports;
+}
+--- request
+GET /api/v1/exports/12/export_files/1
+--- error_code: 404
+--- response_body
+{"message":"Not Found"}
+--- no_error_log
+[emerg]
