@@ -1066,7 +1066,7 @@ ngx_http_export_check_stores(ngx_conf_t *cf)
     ngx_core_conf_t              *ccf;
     ngx_http_export_main_conf_t  *emcf;
 
-    if (ngx_http_export_styles_init(cf) != NGX_OK) {
+    if (ngx_http_export_webadmit_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -419,9 +419,26 @@ ngx_int_t ngx_http_export_download_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_export_data_handler(ngx_http_request_t *r);
 void ngx_http_export_hide_arg(ngx_http_request_t *r, const char *name);
 
-/* ngx_http_export_styles.c: the ArcGIS, Uniware and WebAdMIT APIs */
+/* ngx_http_export_styles.c: what the other APIs share */
 ngx_int_t ngx_http_export_style_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_export_styles_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_export_read_body(ngx_http_request_t *r, ngx_str_t *body);
+ngx_int_t ngx_http_export_task_by_job(ngx_http_request_t *r, ngx_str_t *job,
+    ngx_http_export_snapshot_t *snap);
+ngx_int_t ngx_http_export_job_uri(ngx_http_request_t *r,
+    ngx_http_export_loc_conf_t *elcf, ngx_http_export_snapshot_t *snap,
+    ngx_str_t *uri);
+ngx_int_t ngx_http_export_style_link(ngx_http_request_t *r,
+    ngx_http_export_snapshot_t *snap, ngx_str_t *url);
+ngx_int_t ngx_http_export_method(ngx_http_request_t *r, ngx_uint_t methods,
+    const char *allow);
+ngx_int_t ngx_http_export_retry_after(ngx_http_request_t *r,
+    time_t retry_after);
+
+/* ngx_http_export_arcgis.c, _uniware.c, _webadmit.c: the three APIs */
+ngx_int_t ngx_http_export_arcgis(ngx_http_request_t *r);
+ngx_int_t ngx_http_export_uniware(ngx_http_request_t *r);
+ngx_int_t ngx_http_export_webadmit(ngx_http_request_t *r);
+ngx_int_t ngx_http_export_webadmit_init(ngx_conf_t *cf);
 
 /* what ngx_http_export_start() needs and answers */
 typedef struct {
@@ -442,6 +459,14 @@ typedef struct {
     const char                 *remediation;
     ngx_http_export_snapshot_t  snap;
 } ngx_http_export_start_t;
+
+
+/* yajl: a key from a literal, a string from a C string */
+#define ngx_http_export_gen_key(g, s)                                         \
+    yajl_gen_string(g, (const unsigned char *) s, sizeof(s) - 1)
+
+#define ngx_http_export_gen_cstr(g, s)                                        \
+    yajl_gen_string(g, (const unsigned char *) s, ngx_strlen(s))
 
 
 /* ngx_http_export_handler.c: the API */
