@@ -313,7 +313,9 @@ ngx_http_export_arcgis_runs(ngx_http_request_t *r,
             continue;
         }
 
-        if (n == NGX_HTTP_EXPORT_RUNS_MAX) {
+        /* every item counts, well formed or not: "bad" has this room */
+
+        if (n + nbad == NGX_HTTP_EXPORT_RUNS_MAX) {
             no->status = NGX_HTTP_BAD_REQUEST;
             no->message = "runIds lists more reports than one export may "
                           "hold (100).";

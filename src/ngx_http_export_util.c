@@ -125,7 +125,8 @@ ngx_http_export_now_ms(void)
 
 /*
  * A run id from the location's export_run_id, checked for the style:
- * a UUID (made canonical, lower case), a decimal number (WebAdMIT), or
+ * a UUID (made canonical, lower case), a decimal number of up to 15 digits, exact
+ * in JavaScript too (WebAdMIT), or
  * up to 64 letters, digits, "-" and "_" (ArcGIS; also what a download
  * link may name).  NGX_DECLINED when it is not one; "value" is what was
  * given, for the error.
@@ -174,7 +175,7 @@ ngx_http_export_run_check(ngx_pool_t *pool, ngx_str_t *value,
         c = value->data[i];
 
         if (style == NGX_HTTP_EXPORT_WEBADMIT) {
-            if (c < '0' || c > '9' || (i == 0 && c == '0') || i == 18) {
+            if (c < '0' || c > '9' || (i == 0 && c == '0') || i == 15) {
                 return NGX_DECLINED;
             }
 

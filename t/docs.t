@@ -222,7 +222,8 @@ is_deeply($dirs->{export_ttl}{contexts}, [qw(http server location)],
 ok($dirs->{export_csv_bom}{flag}, 'export_csv_bom is a flag');
 ok(!grep({ !/^export_/ } keys %$dirs), 'every directive is export_*');
 cmp_ok(scalar @$vars, '>=', 4, 'the variable table has the variables');
-ok(!exists $dirs->{export_task_id}, 'variables are not taken for directives');
+ok(!exists $dirs->{export_reference_token} && !exists $dirs->{export_job_id},
+   'variables are not taken for directives');
 cmp_ok(scalar keys %$codes, '>=', 10, 'the errorCode strings are found');
 is_deeply($codes->{EXPORT_QUOTA_EXCEEDED}, { 429 => 1 },
           'the status of a code is found');

@@ -269,6 +269,10 @@ my @bad = (
     [ "runIds=vegcl1xm6u&f=xml", 400, [], 'an unknown f' ],
     [ "runIds=" . join(',', map { "r$_" } 1 .. 101) . "&f=json", 400, [],
       'more than 100 runs' ],
+    [ "runIds=" . join(',', ('!') x 400) . "&f=json", 400, [],
+      '400 malformed ids' ],
+    [ "runIds=" . join(',', ('!') x 99, 'vegcl1xm6u', 'ok2') . "&f=json",
+      400, [], '101 ids, most of them malformed' ],
 );
 
 for my $b (@bad) {
@@ -280,6 +284,9 @@ for my $b (@bad) {
     ok(length($x->{error}{message} // '') > 0, "ArcGIS $what: message");
     is_deeply($x->{error}{details}, $details, "ArcGIS $what: details");
 }
+
+unlike(slurp("$root/logs/error.log"), qr/exited on signal/,
+       'no worker died on any of them');
 
 $res = req('GET', "$submit?f=json");
 is($res->{status}, 405, 'GET on the submit URL: 405');
@@ -476,6 +483,8 @@ my @nf = (
       'an export with no runs' ],
     [ 'POST', "/api/v1/user_identities/12/exports/0123/export_files",
       'an export id with a leading zero' ],
+    [ 'GET', "/api/v1/exports/1234567890123456/export_files/1",
+      'an export id of 16 digits' ],
 );
 
 for my $c (@nf) {
