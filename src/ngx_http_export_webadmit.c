@@ -191,7 +191,7 @@ ngx_http_export_webadmit_file(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    serial = (value.len && value.len <= 18 && value.data[0] != '0')
+    serial = (value.len && value.len <= 15 && value.data[0] != '0')
              ? ngx_atoi(value.data, value.len) : NGX_ERROR;
 
     if (serial == NGX_ERROR) {
