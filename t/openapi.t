@@ -6,7 +6,8 @@
 #   - `redocly lint` finds no error in the document (the warning about
 #     the missing license field is the only one allowed);
 #   - real bodies of a running module (202, 200 COMPLETED, 200 FAILED,
-#     400, 403, 404, 405, 429) are validated with ajv against the schema
+#     400, 403, 404, 405, 429, and the ArcGIS, Uniware and WebAdMIT
+#     answers) are validated with ajv against the schema
 #     that the document gives for that path, method and status;
 #   - bodies with a wrong type or a missing required field are rejected,
 #     so the validation can fail.
@@ -22,6 +23,7 @@ use lib "$FindBin::Bin/helpers";
 use Cwd qw(abs_path);
 use Digest::SHA qw(hmac_sha256);
 use File::Temp qw(tempdir);
+use HTTP::Tiny;
 use JSON::PP;
 use MIME::Base64 qw(encode_base64url);
 use Test::More;
@@ -101,7 +103,8 @@ sub to_json_schema {
     if ($s->{nullable}) {
         if (defined $o{type}) {
             $o{type} = [ $o{type}, 'null' ];
-            push @{ $o{enum} }, undef if $o{enum};
+            push @{ $o{enum} }, undef
+                if $o{enum} && !grep { !defined } @{ $o{enum} };
         } else {
             return { anyOf => [ \%o, { type => 'null' } ] };
         }
@@ -200,11 +203,52 @@ my $FAILED_FIELDS = fields('error');
 # --- real answers
 
 my $key = 'openapi-test-key-' . ('k' x 16);
+# the VMware API, and the three other styles beside it
+my $styles = <<'LOC';
+        location = /arcgis/admin/healthCheck/reports/export {
+            export_api zone=exports style=arcgis;
+            export_source @ROOT@/runs/$export_run_id;
+            export_store @ROOT@/store;
+            export_thread_pool exports;
+            export_job_uri /arcgis/admin/jobs/$export_job_id;
+            export_download_uri /exports/file;
+        }
+        location ~ ^/arcgis/admin/jobs/(?<job>[^/]+)$ {
+            export_api zone=exports style=arcgis;
+            export_task_id $job;
+            export_download_uri /exports/file;
+        }
+        location = /services/rest/v1/export/job/status {
+            export_api zone=exports style=uniware;
+            export_download_uri /exports/file;
+        }
+        location ~ ^/api/v1/user_identities/[^/]+/exports/(?<e>[^/]+)/export_files$ {
+            export_api zone=exports style=webadmit;
+            export_run_id $e;
+            export_source @ROOT@/runs/$export_run_id;
+            export_store @ROOT@/store;
+            export_thread_pool exports;
+            export_download_uri /exports/file;
+        }
+        location ~ ^/api/v1/exports/(?<e>[^/]+)/export_files/(?<f>[^/]+)$ {
+            export_api zone=exports style=webadmit;
+            export_run_id $e;
+            export_task_id $f;
+            export_download_uri /exports/file;
+        }
+        location = /exports/file {
+            export_download zone=exports;
+        }
+LOC
+
 my $n = start_nginx(port => 2008, files => { 'conf/link.key' => $key },
-                    http => <<'HTTP', api => 'export_quota zone=per_client active=1;');
+                    http => <<'HTTP',
     export_link_secret link.key;
     export_quota_zone $http_x_client zone=per_client:1m;
 HTTP
+                    server => ExportTest::default_locations('@ROOT@',
+                                  'export_quota zone=per_client active=1;',
+                                  '@ROOT@/store') . $styles);
 
 sub run_id { sprintf '%08x-0000-4000-8000-%012x', $_[0], $_[1] }
 
@@ -310,6 +354,102 @@ error_case('POST over the quota',
            429, 'EXPORT_QUOTA_EXCEEDED', response_schema($EXPORTS, 'post', 429));
 http_req('DELETE', $api->($big_run));
 
+# --- the other styles' answers
+
+sub req_body {
+    my ($method, $path, $body, $type) = @_;
+    return HTTP::Tiny->new(timeout => 30, keep_alive => 0)->request($method,
+               "http://127.0.0.1:2008$path",
+               { headers => { 'Content-Type' => $type }, content => $body });
+}
+
+my $SUBMIT = '/{context}/admin/healthCheck/reports/export';
+my $JOB = '/{context}/admin/jobs/{jobid}';
+my $STATUS = '/services/rest/v1/export/job/status';
+my $FILES = '/api/v1/user_identities/{user_identity_id}/exports/{export_id}/export_files';
+my $ONE_FILE = '/api/v1/exports/{export_id}/export_files/{export_file_id}';
+my $FORM = 'application/x-www-form-urlencoded';
+
+make_run($n->{root}, $_, { 'checks.json' => '[{"a": 1}]', 'bad.json' => '[' })
+    for qw(vegcl1xm6u 86446);
+
+my %style;
+
+$res = req_body('POST', '/arcgis/admin/healthCheck/reports/export',
+                'runIds=vegcl1xm6u&f=json&token=t', $FORM);
+is($res->{status}, 200, 'ArcGIS submit: 200');
+$style{submit} = $res->{content};
+valid_ok('200 ArcGIS submit', response_schema($SUBMIT, 'post', 200),
+         $res->{content});
+my $jobid = eval { decode_json($res->{content})->{jobid} } // 'none';
+
+my $job;
+for (1 .. 300) {
+    $res = http_req('GET', "/arcgis/admin/jobs/$jobid?f=json");
+    $job = eval { decode_json($res->{content}) };
+    last if $job && $job->{status} && $job->{status} eq 'COMPLETED';
+    sleep 0.1;
+}
+is($job->{status}, 'COMPLETED', 'the ArcGIS job completes');
+$style{job} = $res->{content};
+valid_ok('200 ArcGIS job COMPLETED', response_schema($JOB, 'get', 200),
+         $res->{content});
+
+$res = req_body('POST', '/arcgis/admin/healthCheck/reports/export',
+                'runIds=vegcl1xm6u,nosuchrun&f=json', $FORM);
+is($res->{status}, 404, 'ArcGIS submit of an unknown run: 404');
+$style{arcgis_error} = $res->{content};
+valid_ok('404 ArcGIS submit', response_schema($SUBMIT, 'post', 404),
+         $res->{content});
+$res = req_body('POST', '/arcgis/admin/healthCheck/reports/export',
+                'runIds=a/b&f=json', $FORM);
+valid_ok('400 ArcGIS submit', response_schema($SUBMIT, 'post', 400),
+         $res->{content});
+$res = http_req('GET', '/arcgis/admin/jobs/jnope?f=json');
+valid_ok('404 ArcGIS job', response_schema($JOB, 'get', 404),
+         $res->{content});
+
+$res = req_body('POST', '/services/rest/v1/export/job/status',
+                qq({"jobCode": "$jobid"}), 'application/json');
+is($res->{status}, 200, 'Uniware: 200');
+$style{uniware} = $res->{content};
+valid_ok('200 Uniware SUCCESSFUL', response_schema($STATUS, 'post', 200),
+         $res->{content});
+$res = req_body('POST', '/services/rest/v1/export/job/status', '{}',
+                'application/json');
+$style{uniware_error} = $res->{content};
+valid_ok('400 Uniware', response_schema($STATUS, 'post', 400),
+         $res->{content});
+$res = req_body('POST', '/services/rest/v1/export/job/status',
+                '{"jobCode": "EXP-1"}', 'application/json');
+valid_ok('404 Uniware', response_schema($STATUS, 'post', 404),
+         $res->{content});
+
+$res = http_req('POST', '/api/v1/user_identities/7/exports/86446/export_files');
+is($res->{status}, 201, 'WebAdMIT POST: 201');
+$style{files} = $res->{content};
+valid_ok('201 WebAdMIT POST', response_schema($FILES, 'post', 201),
+         $res->{content});
+my $href = eval { decode_json($res->{content})->{export_files}[0]{href} }
+           // '/none';
+my $file;
+for (1 .. 300) {
+    $res = http_req('GET', $href);
+    $file = eval { decode_json($res->{content}) };
+    last if $file && $file->{export_files}
+            && $file->{export_files}{status} !~ /^(initializing|queued|in_progress)$/;
+    sleep 0.1;
+}
+is($file->{export_files}{status}, 'success_with_errors',
+   'the WebAdMIT file is ready, with a warning');
+$style{file} = $res->{content};
+valid_ok('200 WebAdMIT GET', response_schema($ONE_FILE, 'get', 200),
+         $res->{content});
+$res = http_req('GET', '/api/v1/exports/86446/export_files/999999');
+is($res->{status}, 404, 'WebAdMIT unknown file: 404');
+valid_ok('404 WebAdMIT GET', response_schema($ONE_FILE, 'get', 404),
+         $res->{content});
+
 # --- the validation can fail
 
 sub mutate {
@@ -353,6 +493,26 @@ invalid_ok('Error with an unknown errorCode', $error_schema,
            mutate($errors{400}, sub { $_[0]{errorCode} = 'EXPORT_NOPE' }));
 invalid_ok('Error without a message', $error_schema,
            mutate($errors{429}, sub { delete $_[0]{message} }), $ERROR_FIELDS);
+
+invalid_ok('ArcGIS submit without jobid', response_schema($SUBMIT, 'post', 200),
+           mutate($style{submit}, sub { delete $_[0]{jobid} }));
+invalid_ok('ArcGIS job with starttime a string',
+           response_schema($JOB, 'get', 200),
+           mutate($style{job}, sub { $_[0]{starttime} .= '' }));
+invalid_ok('ArcGIS error code a string', response_schema($SUBMIT, 'post', 404),
+           mutate($style{arcgis_error}, sub { $_[0]{error}{code} .= '' }));
+invalid_ok('Uniware successful a string', response_schema($STATUS, 'post', 200),
+           mutate($style{uniware}, sub { $_[0]{successful} = 'true' }));
+invalid_ok('Uniware error without fieldName',
+           response_schema($STATUS, 'post', 400),
+           mutate($style{uniware_error},
+                  sub { delete $_[0]{errors}[0]{fieldName} }));
+invalid_ok('WebAdMIT file id a string', response_schema($FILES, 'post', 201),
+           mutate($style{files},
+                  sub { $_[0]{export_files}[0]{id} .= '' }));
+invalid_ok('WebAdMIT status not a word', response_schema($ONE_FILE, 'get', 200),
+           mutate($style{file},
+                  sub { $_[0]{export_files}{status} = 'done' }));
 
 run_cases();
 
