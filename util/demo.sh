@@ -24,7 +24,12 @@ sed -e "s|@MODULE@|$module|g" -e "s|@DEMO@|$demo|g" -e "s|@PORT@|$port|g" \
 "$nginx" -p "$demo" -c "$demo/conf/nginx.conf" -t -q
 
 run=$(head -n 1 "$demo/runs.txt" | cut -d' ' -f1)
+run2=$(sed -n 2p "$demo/runs.txt" | cut -d' ' -f1)
 api="http://127.0.0.1:$port/v1/system/check-sets"
+base="http://127.0.0.1:$port"
+
+# WebAdMIT names exports by number: export 1001 is the first run
+ln -sfn "$demo/runs/$run" "$demo/runs/1001"
 
 cat <<MSG
 
@@ -37,6 +42,13 @@ Try, from another terminal:
   curl -s -OJ "http://127.0.0.1:$port\$(curl -s $api/$run/exports | python3 -c 'import json,sys; print(json.load(sys.stdin)["downloadUrl"])')"
   unzip -l export-$run.zip
   curl -si -X DELETE $api/$run/exports
+
+The other styles (docs/styles.md):
+  curl -s -d 'runIds=$run,$run2&f=pjson' $base/arcgis/admin/healthCheck/reports/export
+  curl -s '$base/arcgis/admin/jobs/<jobid>?f=pjson'
+  curl -s -d '{"jobCode": "<jobid>"}' $base/services/rest/v1/export/job/status
+  curl -si -X POST $base/api/v1/user_identities/1/exports/1001/export_files
+  curl -s $base/api/v1/exports/1001/export_files/<id>
 
 Logs: $demo/logs/error.log, $demo/logs/access.log.  Ctrl-C stops nginx.
 
