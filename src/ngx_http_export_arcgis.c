@@ -19,6 +19,12 @@
 #define NGX_HTTP_EXPORT_F_PJSON       2
 
 
+/* ArcGIS job statuses, by state (ngx_http_export_word()) */
+static const char  *ngx_http_export_arcgis_words[] = {
+    "SUBMITTED", "SUBMITTED", "EXECUTING", "COMPLETED", "FAILED", "CANCELLED"
+};
+
+
 typedef struct {
     ngx_uint_t                  status;
     const char                 *message;
@@ -34,12 +40,12 @@ static ngx_int_t ngx_http_export_arcgis_runs(ngx_http_request_t *r,
     ngx_http_export_start_t *st, ngx_http_export_refusal_t *no);
 static ngx_int_t ngx_http_export_arcgis_format(ngx_http_request_t *r,
     ngx_str_t *form, ngx_uint_t *f);
-static const char *ngx_http_export_arcgis_status(
-    ngx_http_export_snapshot_t *snap);
 static ngx_int_t ngx_http_export_arcgis_job(ngx_http_request_t *r);
 static ngx_int_t ngx_http_export_arcgis_error(ngx_http_request_t *r,
     ngx_uint_t f, ngx_uint_t status, const char *message, ngx_str_t *details,
     ngx_uint_t ndetails);
+static ngx_int_t ngx_http_export_arcgis_send(ngx_http_request_t *r,
+    ngx_uint_t f, ngx_uint_t status, const char *title, yajl_gen g);
 static ngx_int_t ngx_http_export_send_html_gen(ngx_http_request_t *r,
     ngx_uint_t status, const char *title, yajl_gen g);
 static u_char *ngx_http_export_html_text(u_char *p, u_char *s, size_t len);
@@ -245,12 +251,8 @@ ngx_http_export_arcgis_submit(ngx_http_request_t *r)
     ngx_http_export_gen_key(g, "SUBMITTED");
     yajl_gen_map_close(g);
 
-    if (f == NGX_HTTP_EXPORT_F_HTML) {
-        return ngx_http_export_send_html_gen(r, NGX_HTTP_OK,
-                                             "Export submitted", g);
-    }
-
-    return ngx_http_export_send_gen(r, g, NGX_HTTP_OK);
+    return ngx_http_export_arcgis_send(r, f, NGX_HTTP_OK,
+                                       "Export submitted", g);
 }
 
 
@@ -468,27 +470,6 @@ ngx_http_export_arcgis_format(ngx_http_request_t *r, ngx_str_t *form,
 }
 
 
-static const char *
-ngx_http_export_arcgis_status(ngx_http_export_snapshot_t *snap)
-{
-    switch (snap->state) {
-
-    case NGX_HTTP_EXPORT_NOT_STARTED:
-    case NGX_HTTP_EXPORT_QUEUED:
-        return "SUBMITTED";
-
-    case NGX_HTTP_EXPORT_IN_PROGRESS:
-        return "EXECUTING";
-
-    case NGX_HTTP_EXPORT_COMPLETED:
-        return "COMPLETED";
-
-    default:
-        return snap->cancelled ? "CANCELLED" : "FAILED";
-    }
-}
-
-
 /* GET .../jobs/<jobid>: the job, with the result's URL once done */
 
 static ngx_int_t
@@ -595,7 +576,8 @@ ngx_http_export_arcgis_job(ngx_http_request_t *r)
     yajl_gen_string(g, snap.op.data, snap.op.len);
 
     ngx_http_export_gen_key(g, "status");
-    ngx_http_export_gen_cstr(g, ngx_http_export_arcgis_status(&snap));
+    ngx_http_export_gen_cstr(g, ngx_http_export_word(&snap,
+                                               ngx_http_export_arcgis_words));
 
     /* what went wrong or was left out, as ArcGIS job messages */
 
@@ -628,11 +610,7 @@ ngx_http_export_arcgis_job(ngx_http_request_t *r)
 
     yajl_gen_map_close(g);
 
-    if (f == NGX_HTTP_EXPORT_F_HTML) {
-        return ngx_http_export_send_html_gen(r, NGX_HTTP_OK, "Job", g);
-    }
-
-    return ngx_http_export_send_gen(r, g, NGX_HTTP_OK);
+    return ngx_http_export_arcgis_send(r, f, NGX_HTTP_OK, "Job", g);
 }
 
 
@@ -672,8 +650,18 @@ ngx_http_export_arcgis_error(ngx_http_request_t *r, ngx_uint_t f,
     yajl_gen_map_close(g);
     yajl_gen_map_close(g);
 
+    return ngx_http_export_arcgis_send(r, f, status, "Error", g);
+}
+
+
+/* the document in the format f asks for */
+
+static ngx_int_t
+ngx_http_export_arcgis_send(ngx_http_request_t *r, ngx_uint_t f,
+    ngx_uint_t status, const char *title, yajl_gen g)
+{
     if (f == NGX_HTTP_EXPORT_F_HTML) {
-        return ngx_http_export_send_html_gen(r, status, "Error", g);
+        return ngx_http_export_send_html_gen(r, status, title, g);
     }
 
     return ngx_http_export_send_gen(r, g, status);

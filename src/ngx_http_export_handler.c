@@ -150,9 +150,7 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
     ngx_str_t                 msg;
     ngx_http_export_start_t   st;
 
-    ngx_memzero(&st, sizeof(ngx_http_export_start_t));
-
-    rc = ngx_http_export_source(r, elcf, &ctx->run, &st.source);
+    rc = ngx_http_export_start_run(r, elcf, NGX_HTTP_EXPORT_VMWARE, &st);
 
     if (rc == NGX_DECLINED) {
         ngx_str_set(&msg, "no pre-check run with this id");
@@ -162,18 +160,6 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
                    "Check the run id; only runs whose results are on this "
                    "server can be exported.", &ctx->run, 1, 0);
     }
-
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    st.nsources = 1;
-    ngx_str_set(&st.folders, "\0");
-    st.run = ctx->run;
-    st.keyed = 1;
-    st.style = NGX_HTTP_EXPORT_VMWARE;
-
-    rc = ngx_http_export_start(r, elcf, &st);
 
     if (rc != NGX_OK) {
         return rc;
@@ -195,6 +181,41 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
     }
 
     return ngx_http_export_accepted(r, ctx, &st.snap);
+}
+
+
+/*
+ * Starts an export of the request's one run, found by it afterwards;
+ * NGX_DECLINED when the run has no directory.
+ */
+
+ngx_int_t
+ngx_http_export_start_run(ngx_http_request_t *r,
+    ngx_http_export_loc_conf_t *elcf, ngx_uint_t style,
+    ngx_http_export_start_t *st)
+{
+    ngx_int_t               rc;
+    ngx_http_export_ctx_t  *ctx;
+
+    ctx = ngx_http_export_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(st, sizeof(ngx_http_export_start_t));
+
+    rc = ngx_http_export_source(r, elcf, &ctx->run, &st->source);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    st->nsources = 1;
+    ngx_str_set(&st->folders, "\0");
+    st->run = ctx->run;
+    st->keyed = 1;
+    st->style = style;
+
+    return ngx_http_export_start(r, elcf, st);
 }
 
 

@@ -433,6 +433,8 @@ ngx_int_t ngx_http_export_method(ngx_http_request_t *r, ngx_uint_t methods,
     const char *allow);
 ngx_int_t ngx_http_export_retry_after(ngx_http_request_t *r,
     time_t retry_after);
+const char *ngx_http_export_word(ngx_http_export_snapshot_t *snap,
+    const char **words);
 
 /* ngx_http_export_arcgis.c, _uniware.c, _webadmit.c: the three APIs */
 ngx_int_t ngx_http_export_arcgis(ngx_http_request_t *r);
@@ -472,6 +474,9 @@ typedef struct {
 /* ngx_http_export_handler.c: the API */
 ngx_int_t ngx_http_export_start(ngx_http_request_t *r,
     ngx_http_export_loc_conf_t *elcf, ngx_http_export_start_t *st);
+ngx_int_t ngx_http_export_start_run(ngx_http_request_t *r,
+    ngx_http_export_loc_conf_t *elcf, ngx_uint_t style,
+    ngx_http_export_start_t *st);
 ngx_int_t ngx_http_export_source(ngx_http_request_t *r,
     ngx_http_export_loc_conf_t *elcf, ngx_str_t *run, ngx_str_t *source);
 ngx_int_t ngx_http_export_add_header(ngx_http_request_t *r,

@@ -296,3 +296,19 @@ ngx_http_export_retry_after(ngx_http_request_t *r, time_t retry_after)
 
     return ngx_http_export_add_header(r, "Retry-After", &value);
 }
+
+
+/*
+ * A task's status in a style's words: one per state, NOT_STARTED to
+ * FAILED, and a sixth for a cancelled export.
+ */
+
+const char *
+ngx_http_export_word(ngx_http_export_snapshot_t *snap, const char **words)
+{
+    if (snap->state == NGX_HTTP_EXPORT_FAILED && snap->cancelled) {
+        return words[NGX_HTTP_EXPORT_FAILED + 1];
+    }
+
+    return words[ngx_min(snap->state, NGX_HTTP_EXPORT_FAILED)];
+}

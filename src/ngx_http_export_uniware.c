@@ -22,9 +22,13 @@
 #define NGX_HTTP_EXPORT_UW_WARNING    20001   /* a report's CSV left out */
 
 
+/* Uniware job statuses, by state (ngx_http_export_word()) */
+static const char  *ngx_http_export_uniware_words[] = {
+    "QUEUED", "QUEUED", "RUNNING", "SUCCESSFUL", "FAILED", "CANCELLED"
+};
+
+
 static void ngx_http_export_uniware_body(ngx_http_request_t *r);
-static const char *ngx_http_export_uniware_word(
-    ngx_http_export_snapshot_t *snap);
 static ngx_int_t ngx_http_export_uniware_status(ngx_http_request_t *r);
 static ngx_int_t ngx_http_export_uniware_error(ngx_http_request_t *r,
     ngx_uint_t status, ngx_uint_t code, const char *field,
@@ -79,27 +83,6 @@ ngx_http_export_uniware_body(ngx_http_request_t *r)
 {
     ngx_http_finalize_request(r, ngx_http_export_internal_error(r,
                                      ngx_http_export_uniware_status(r)));
-}
-
-
-static const char *
-ngx_http_export_uniware_word(ngx_http_export_snapshot_t *snap)
-{
-    switch (snap->state) {
-
-    case NGX_HTTP_EXPORT_NOT_STARTED:
-    case NGX_HTTP_EXPORT_QUEUED:
-        return "QUEUED";
-
-    case NGX_HTTP_EXPORT_IN_PROGRESS:
-        return "RUNNING";
-
-    case NGX_HTTP_EXPORT_COMPLETED:
-        return "SUCCESSFUL";
-
-    default:
-        return snap->cancelled ? "CANCELLED" : "FAILED";
-    }
 }
 
 
@@ -259,7 +242,8 @@ ngx_http_export_uniware_status(ngx_http_request_t *r)
     yajl_gen_array_close(g);
 
     ngx_http_export_gen_key(g, "status");
-    ngx_http_export_gen_cstr(g, ngx_http_export_uniware_word(&snap));
+    ngx_http_export_gen_cstr(g, ngx_http_export_word(&snap,
+                                               ngx_http_export_uniware_words));
 
     ngx_http_export_gen_key(g, "filePath");
     if (url.len) {

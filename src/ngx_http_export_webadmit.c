@@ -106,26 +106,13 @@ ngx_http_export_webadmit_start(ngx_http_request_t *r,
         return rc;
     }
 
-    ngx_memzero(&st, sizeof(ngx_http_export_start_t));
-
-    rc = ngx_http_export_source(r, elcf, &ctx->run, &st.source);
+    rc = ngx_http_export_start_run(r, elcf, NGX_HTTP_EXPORT_WEBADMIT, &st);
 
     if (rc == NGX_DECLINED) {
         return ngx_http_export_webadmit_message(r, NGX_HTTP_NOT_FOUND,
                                                 "Not Found", 0);
     }
 
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    st.nsources = 1;
-    ngx_str_set(&st.folders, "\0");
-    st.run = ctx->run;
-    st.keyed = 1;
-    st.style = NGX_HTTP_EXPORT_WEBADMIT;
-
-    rc = ngx_http_export_start(r, elcf, &st);
     if (rc != NGX_OK) {
         return rc;
     }
