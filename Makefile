@@ -29,7 +29,7 @@ TEST_ENV    = TEST_NGINX_BINARY=$(NGINX) \
               $(if $(PERL_LIB),PERL5LIB=$(CURDIR)/$(PERL_LIB))
 
 .PHONY: all deps build run test test-unit test-nginx test-full bench fuzz \
-        test-valgrind test-asan clean
+        test-valgrind test-asan test-tsan clean
 
 all: build
 
@@ -59,11 +59,11 @@ $(UNIT_BIN)/test_csv: t/unit/test_csv.c src/ngx_export_csv.c src/ngx_export_csv.
 
 $(UNIT_BIN)/test_zip: t/unit/test_zip.c src/ngx_export_zip.c src/ngx_export_zip.h
 	@mkdir -p $(UNIT_BIN)
-	$(CC) $(UNIT_CFLAGS) $< src/ngx_export_zip.c -lz -lcmocka -o $@
+	$(CC) $(UNIT_CFLAGS) -pthread $< src/ngx_export_zip.c -lz -lcmocka -o $@
 
 $(UNIT_BIN)/zipcat: t/unit/zipcat.c src/ngx_export_zip.c src/ngx_export_zip.h
 	@mkdir -p $(UNIT_BIN)
-	$(CC) -O2 -Isrc $< src/ngx_export_zip.c -lz -o $@
+	$(CC) -O2 -pthread -Isrc $< src/ngx_export_zip.c -lz -o $@
 
 test: build test-unit test-nginx
 
@@ -91,10 +91,18 @@ test-asan: deps
 		-Isrc t/unit/test_csv.c src/ngx_export_csv.c -lyajl -lcmocka \
 		-o $(BUILD)/asan/test_csv
 	clang-14 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
-		-Isrc t/unit/test_zip.c src/ngx_export_zip.c -lz -lcmocka \
+		-pthread -Isrc t/unit/test_zip.c src/ngx_export_zip.c -lz -lcmocka \
 		-o $(BUILD)/asan/test_zip
 	$(BUILD)/asan/test_csv
 	$(BUILD)/asan/test_zip
+
+# the ZIP writer's tests, its thread included, with ThreadSanitizer
+test-tsan: deps
+	@util/deps.sh --fuzz
+	@mkdir -p $(BUILD)/tsan
+	clang-14 -g -O1 -fsanitize=thread -pthread -Isrc t/unit/test_zip.c \
+		src/ngx_export_zip.c -lz -lcmocka -o $(BUILD)/tsan/test_zip
+	$(BUILD)/tsan/test_zip
 
 # speed and memory, measured side by side in one run (not timed tests)
 bench: build $(UNIT_BIN)/zipcat

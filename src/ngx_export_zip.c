@@ -8,8 +8,24 @@
  * rewritten in place (in the output buffer if it is still there, else with
  * pwrite()); if the entry needed ZIP64 the slot becomes the ZIP64 field.
  * No data descriptors are written.  See ngx_export_zip_format.h.
+ *
+ * The work is split in two sides.  The API functions check their
+ * arguments and the call order (the caller's side); exz_begin_entry(),
+ * exz_write_data(), exz_end_entry() and exz_finish_archive() lay out the
+ * file, run CRC and deflate and write (the writing side).  Without
+ * exz_thread() the API functions call the writing side directly.  With
+ * it they copy the entry data into a few fixed chunk buffers ("slots")
+ * and queue them; the thread takes them in order, runs the writing side
+ * on them and gives them back.  The writing side's state (buf, entries,
+ * zs, ...) then belongs to the thread until exz_finish() or
+ * exz_destroy() has joined it; only the first error is shared, under
+ * the mutex.
  */
 
+
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE                 /* SCHED_BATCH */
+#endif
 
 #if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)                      \
     && !defined(_XOPEN_SOURCE)
@@ -21,6 +37,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +60,10 @@
 #define EXZ_DOS_MIN_TIME    315532800LL     /* 1980-01-01 00:00:00 UTC */
 #define EXZ_DOS_MAX_TIME    4354819198LL    /* 2107-12-31 23:59:58 UTC */
 
+/* with a thread: 4 slots of one chunk, 1 MiB in all */
+#define EXZ_SLOTS           4
+#define EXZ_SLOT_SIZE       EXZ_CHUNK
+
 
 typedef struct {
     uint64_t        offset;         /* of the local header */
@@ -56,19 +79,67 @@ typedef struct {
 } exz_entry_t;
 
 
+/* a chunk buffer on its way to the thread: what the writing side does */
+
+typedef struct exz_slot_s  exz_slot_t;
+
+struct exz_slot_s {
+    exz_slot_t     *next;
+    unsigned char  *data;           /* EXZ_SLOT_SIZE bytes */
+    size_t          len;            /* used, the name included */
+    size_t          name_len;       /* begin: data starts with the name */
+    time_t          mtime;
+    unsigned        begin:1;        /* starts an entry */
+    unsigned        end:1;          /* ends it after the data */
+    unsigned        finish:1;       /* writes the central directory */
+};
+
+
+typedef struct {
+    pthread_t        tid;
+    pthread_mutex_t  mutex;
+    pthread_cond_t   work;          /* to the thread: queued, or stop */
+    pthread_cond_t   done;          /* to the caller: a slot came back */
+    exz_slot_t      *free;
+    exz_slot_t      *head;          /* queued, oldest first */
+    exz_slot_t      *tail;
+    unsigned         busy:1;        /* the thread is on a slot */
+    unsigned         stop:1;
+    unsigned         flags;
+
+    exz_slot_t      *cur;           /* the caller's, being filled */
+
+    exz_slot_t       slots[EXZ_SLOTS];
+} exz_worker_t;
+
+
 struct exz_s {
     int             fd;
     int             level;
+
+    /*
+     * The groups of bit fields are apart on purpose: with a thread, the
+     * caller's side writes the first group while the thread writes the
+     * second, and bit fields next to each other share a memory location.
+     */
+
+    /* the caller's side */
+    unsigned        in_entry:1;
+    unsigned        begun:1;        /* an entry was started */
+    unsigned        finished:1;
+
+    /* the first error; with a thread, under its mutex */
+    int             failed;
     int             err;
 
-    unsigned        failed:1;
-    unsigned        in_entry:1;
-    unsigned        finished:1;
-    unsigned        force_zip64:1;
+    /* the writing side */
+    unsigned        force_zip64:1;  /* set before any entry */
     unsigned        zip64:1;        /* some entry needed ZIP64 */
     unsigned        zinit:1;        /* deflateInit2() done */
     unsigned        zused:1;        /* deflate state needs a reset */
     unsigned        zactive:1;      /* current entry fed deflate */
+
+    exz_worker_t   *worker;         /* exz_thread() */
 
     off_t           base;           /* file offset of the archive start */
     uint64_t        written;        /* archive bytes already written */
@@ -97,6 +168,22 @@ static int exz_fail(exz_t *z, int err, const char *fmt, ...)
 #endif
     ;
 static int exz_usable(exz_t *z, const char *func);
+static int exz_begin_entry(exz_t *z, const char *name, size_t name_len,
+    time_t mtime);
+static int exz_write_data(exz_t *z, const unsigned char *p, size_t len);
+static int exz_end_entry(exz_t *z);
+static int exz_finish_archive(exz_t *z);
+static exz_worker_t *exz_worker_alloc(void);
+static void exz_worker_free(exz_worker_t *w);
+static void *exz_thread_main(void *data);
+static int exz_run(exz_t *z, exz_slot_t *s);
+static exz_slot_t *exz_slot(exz_t *z);
+static void exz_queue(exz_t *z);
+static void exz_drain(exz_t *z);
+static void exz_sync(exz_t *z);
+static void exz_stop(exz_t *z);
+static int exz_failed(exz_t *z);
+static uint64_t exz_produced(const exz_t *z);
 static size_t exz_utf8_seq(const unsigned char *p, size_t n);
 static void exz_quote(char *dst, size_t size, const unsigned char *p,
     size_t n);
@@ -229,16 +316,89 @@ exz_create(int fd, int level)
 
 
 int
+exz_thread(exz_t *z, unsigned flags)
+{
+    int            err;
+    sigset_t       all, old;
+    exz_worker_t  *w;
+
+    if (z == NULL || z->worker != NULL || z->begun || z->finished) {
+        return EINVAL;
+    }
+
+    if (z->failed) {
+        /* its calls fail anyway, with the first error */
+        return 0;
+    }
+
+    w = exz_worker_alloc();
+    if (w == NULL) {
+        return ENOMEM;
+    }
+
+    w->flags = flags;
+
+    err = pthread_mutex_init(&w->mutex, NULL);
+    if (err) {
+        goto failed;
+    }
+
+    err = pthread_cond_init(&w->work, NULL);
+    if (err) {
+        goto failed_mutex;
+    }
+
+    err = pthread_cond_init(&w->done, NULL);
+    if (err) {
+        goto failed_work;
+    }
+
+    /* signals are for the caller's threads: the new one blocks them all */
+
+    (void) sigfillset(&all);
+    (void) pthread_sigmask(SIG_SETMASK, &all, &old);
+
+    z->worker = w;
+    err = pthread_create(&w->tid, NULL, exz_thread_main, z);
+
+    (void) pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+    if (err == 0) {
+        return 0;
+    }
+
+    z->worker = NULL;
+
+    (void) pthread_cond_destroy(&w->done);
+
+failed_work:
+
+    (void) pthread_cond_destroy(&w->work);
+
+failed_mutex:
+
+    (void) pthread_mutex_destroy(&w->mutex);
+
+failed:
+
+    exz_worker_free(w);
+
+    return err;
+}
+
+
+int
 exz_force_zip64(exz_t *z)
 {
     if (exz_usable(z, "exz_force_zip64()") != EXZ_OK) {
         return EXZ_ERROR;
     }
 
-    if (z->in_entry || z->nentries) {
+    if (z->begun) {
         return exz_fail(z, 0, "exz_force_zip64() called after exz_begin()");
     }
 
+    /* a thread reads them only once a slot is queued: no race */
     z->force_zip64 = 1;
     z->zip64 = 1;
 
@@ -249,11 +409,9 @@ exz_force_zip64(exz_t *z)
 int
 exz_begin(exz_t *z, const char *name, size_t name_len, time_t mtime)
 {
-    size_t          hlen;
-    const char     *reason;
-    exz_entry_t    *e;
-    unsigned char  *p;
-    char            quoted[EXZ_NAME_SHOW * 4 + 8];
+    const char  *reason;
+    exz_slot_t  *s;
+    char         quoted[EXZ_NAME_SHOW * 4 + 8];
 
     if (exz_usable(z, "exz_begin()") != EXZ_OK) {
         return EXZ_ERROR;
@@ -270,6 +428,251 @@ exz_begin(exz_t *z, const char *name, size_t name_len, time_t mtime)
         return exz_fail(z, 0, "bad entry name \"%s\": %s", quoted, reason);
     }
 
+    if (z->worker == NULL) {
+        if (exz_begin_entry(z, name, name_len, mtime) != EXZ_OK) {
+            return EXZ_ERROR;
+        }
+
+    } else {
+        /* the name heads the entry's first slot, the data follows */
+
+        s = exz_slot(z);
+        if (s == NULL) {
+            return EXZ_ERROR;
+        }
+
+        memcpy(s->data, name, name_len);
+        s->len = name_len;
+        s->name_len = name_len;
+        s->mtime = mtime;
+        s->begin = 1;
+    }
+
+    z->in_entry = 1;
+    z->begun = 1;
+
+    return EXZ_OK;
+}
+
+
+int
+exz_write(exz_t *z, const void *buf, size_t len)
+{
+    size_t                n;
+    exz_slot_t           *s;
+    const unsigned char  *p;
+
+    if (exz_usable(z, "exz_write()") != EXZ_OK) {
+        return EXZ_ERROR;
+    }
+
+    if (!z->in_entry) {
+        return exz_fail(z, 0, "exz_write() called outside of an entry");
+    }
+
+    if (len == 0) {
+        return EXZ_OK;
+    }
+
+    if (buf == NULL) {
+        return exz_fail(z, 0, "exz_write() called with NULL buffer");
+    }
+
+    if (z->worker == NULL) {
+        return exz_write_data(z, buf, len);
+    }
+
+    p = buf;
+
+    while (len) {
+        s = exz_slot(z);
+        if (s == NULL) {
+            return EXZ_ERROR;
+        }
+
+        n = EXZ_SLOT_SIZE - s->len;
+
+        if (n > len) {
+            n = len;
+        }
+
+        memcpy(s->data + s->len, p, n);
+        s->len += n;
+        p += n;
+        len -= n;
+
+        if (s->len == EXZ_SLOT_SIZE) {
+            exz_queue(z);
+        }
+    }
+
+    return EXZ_OK;
+}
+
+
+int
+exz_end(exz_t *z)
+{
+    exz_slot_t  *s;
+
+    if (exz_usable(z, "exz_end()") != EXZ_OK) {
+        return EXZ_ERROR;
+    }
+
+    if (!z->in_entry) {
+        return exz_fail(z, 0, "exz_end() called outside of an entry");
+    }
+
+    if (z->worker == NULL) {
+        if (exz_end_entry(z) != EXZ_OK) {
+            return EXZ_ERROR;
+        }
+
+    } else {
+        s = exz_slot(z);
+        if (s == NULL) {
+            return EXZ_ERROR;
+        }
+
+        s->end = 1;
+        exz_queue(z);
+    }
+
+    z->in_entry = 0;
+
+    return EXZ_OK;
+}
+
+
+int
+exz_finish(exz_t *z)
+{
+    exz_slot_t  *s;
+
+    if (exz_usable(z, "exz_finish()") != EXZ_OK) {
+        return EXZ_ERROR;
+    }
+
+    if (z->in_entry) {
+        return exz_fail(z, 0, "exz_finish() called before exz_end()");
+    }
+
+    if (z->worker == NULL) {
+        if (exz_finish_archive(z) != EXZ_OK) {
+            return EXZ_ERROR;
+        }
+
+    } else {
+        s = exz_slot(z);
+        if (s == NULL) {
+            return EXZ_ERROR;
+        }
+
+        s->finish = 1;
+        exz_queue(z);
+        exz_drain(z);
+
+        /* the archive is written: from here on one thread again */
+        exz_stop(z);
+
+        if (z->failed) {
+            return EXZ_ERROR;
+        }
+    }
+
+    z->finished = 1;
+
+    return EXZ_OK;
+}
+
+
+/*
+ * exz_offset() and exz_entries() wait for the thread to catch up, so
+ * that they mean what they mean without it.  The object is never const
+ * underneath: the const of the prototypes promises no visible change.
+ */
+
+uint64_t
+exz_offset(const exz_t *z)
+{
+    if (z == NULL) {
+        return 0;
+    }
+
+    if (z->worker) {
+        exz_sync((exz_t *) z);
+    }
+
+    return exz_produced(z);
+}
+
+
+uint64_t
+exz_entries(const exz_t *z)
+{
+    if (z == NULL) {
+        return 0;
+    }
+
+    if (z->worker) {
+        exz_sync((exz_t *) z);
+    }
+
+    return z->nentries;
+}
+
+
+const char *
+exz_strerror(const exz_t *z)
+{
+    if (z == NULL) {
+        return "no ZIP writer (out of memory?)";
+    }
+
+    /* once failed is seen, errstr no longer changes */
+    return exz_failed((exz_t *) z) ? z->errstr : "";
+}
+
+
+int
+exz_errno(const exz_t *z)
+{
+    return (z && exz_failed((exz_t *) z)) ? z->err : 0;
+}
+
+
+void
+exz_destroy(exz_t *z)
+{
+    if (z == NULL) {
+        return;
+    }
+
+    if (z->worker) {
+        /* what is still queued is dropped, mid-entry or not */
+        exz_stop(z);
+    }
+
+    if (z->zinit) {
+        (void) deflateEnd(&z->zs);
+    }
+
+    free(z->entries);
+    free(z->names);
+    free(z->buf);
+    free(z);
+}
+
+
+/* the writing side: what the API calls do, here or in the thread */
+
+static int
+exz_begin_entry(exz_t *z, const char *name, size_t name_len, time_t mtime)
+{
+    size_t          hlen;
+    exz_entry_t    *e;
+    unsigned char  *p;
+
     if (exz_grow(z, name_len) != EXZ_OK) {
         return EXZ_ERROR;
     }
@@ -277,7 +680,7 @@ exz_begin(exz_t *z, const char *name, size_t name_len, time_t mtime)
     e = &z->entries[z->nentries];
     memset(e, 0, sizeof(exz_entry_t));
 
-    e->offset = exz_offset(z);
+    e->offset = exz_produced(z);
     e->name = z->names_len;
     e->name_len = (uint16_t) name_len;
     e->method = z->level ? EXZ_METHOD_DEFLATE : EXZ_METHOD_STORE;
@@ -313,38 +716,19 @@ exz_begin(exz_t *z, const char *name, size_t name_len, time_t mtime)
     exz_put32(p + EXZ_UT_MTIME, e->utime);
 
     z->len += hlen;
-    z->in_entry = 1;
     z->zactive = 0;
 
     return EXZ_OK;
 }
 
 
-int
-exz_write(exz_t *z, const void *buf, size_t len)
+static int
+exz_write_data(exz_t *z, const unsigned char *p, size_t len)
 {
-    size_t                n;
-    exz_entry_t          *e;
-    const unsigned char  *p;
-
-    if (exz_usable(z, "exz_write()") != EXZ_OK) {
-        return EXZ_ERROR;
-    }
-
-    if (!z->in_entry) {
-        return exz_fail(z, 0, "exz_write() called outside of an entry");
-    }
-
-    if (len == 0) {
-        return EXZ_OK;
-    }
-
-    if (buf == NULL) {
-        return exz_fail(z, 0, "exz_write() called with NULL buffer");
-    }
+    size_t        n;
+    exz_entry_t  *e;
 
     e = &z->entries[z->nentries];
-    p = buf;
 
     if (e->method == EXZ_METHOD_STORE) {
         e->crc = exz_crc32(e->crc, p, len);
@@ -402,20 +786,12 @@ exz_write(exz_t *z, const void *buf, size_t len)
 }
 
 
-int
-exz_end(exz_t *z)
+static int
+exz_end_entry(exz_t *z)
 {
     int             zip64;
     exz_entry_t    *e;
     unsigned char   hdr[EXZ_LFH_SIZE], slot[EXZ_RESERVED_SIZE];
-
-    if (exz_usable(z, "exz_end()") != EXZ_OK) {
-        return EXZ_ERROR;
-    }
-
-    if (!z->in_entry) {
-        return exz_fail(z, 0, "exz_end() called outside of an entry");
-    }
 
     e = &z->entries[z->nentries];
 
@@ -453,29 +829,20 @@ exz_end(exz_t *z)
     }
 
     z->nentries++;
-    z->in_entry = 0;
 
     return EXZ_OK;
 }
 
 
-int
-exz_finish(exz_t *z)
+static int
+exz_finish_archive(exz_t *z)
 {
     int             zip64;
     size_t          i, n;
     uint64_t        cd_offset, cd_size, z64_offset;
     unsigned char  *p;
 
-    if (exz_usable(z, "exz_finish()") != EXZ_OK) {
-        return EXZ_ERROR;
-    }
-
-    if (z->in_entry) {
-        return exz_fail(z, 0, "exz_finish() called before exz_end()");
-    }
-
-    cd_offset = exz_offset(z);
+    cd_offset = exz_produced(z);
 
     for (i = 0; i < z->nentries; i++) {
         n = EXZ_CDH_SIZE + z->entries[i].name_len + EXZ_ZIP64_CDH_MAX_SIZE
@@ -488,7 +855,7 @@ exz_finish(exz_t *z)
         z->len += exz_cdh(z, &z->entries[i], z->buf + z->len);
     }
 
-    z64_offset = exz_offset(z);
+    z64_offset = exz_produced(z);
     cd_size = z64_offset - cd_offset;
 
     /* a ZIP64 entry makes it a ZIP64 archive, as Info-ZIP does */
@@ -551,59 +918,311 @@ exz_finish(exz_t *z)
         return EXZ_ERROR;
     }
 
-    z->finished = 1;
+    return EXZ_OK;
+}
+
+
+/* the thread */
+
+static exz_worker_t *
+exz_worker_alloc(void)
+{
+    size_t         i;
+    exz_worker_t  *w;
+
+    w = calloc(1, sizeof(exz_worker_t));
+    if (w == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < EXZ_SLOTS; i++) {
+        w->slots[i].data = malloc(EXZ_SLOT_SIZE);
+
+        if (w->slots[i].data == NULL) {
+            exz_worker_free(w);
+            return NULL;
+        }
+
+        w->slots[i].next = w->free;
+        w->free = &w->slots[i];
+    }
+
+    return w;
+}
+
+
+static void
+exz_worker_free(exz_worker_t *w)
+{
+    size_t  i;
+
+    for (i = 0; i < EXZ_SLOTS; i++) {
+        free(w->slots[i].data);
+    }
+
+    free(w);
+}
+
+
+static void *
+exz_thread_main(void *data)
+{
+    exz_t *z = data;
+
+    int            failed;
+    exz_slot_t    *s;
+    exz_worker_t  *w;
+#ifdef SCHED_BATCH
+    struct sched_param  sp;
+#endif
+
+    w = z->worker;
+    failed = 0;
+
+#ifdef SCHED_BATCH
+    if (w->flags & EXZ_THREAD_BATCH) {
+        /* best effort: the archive is the same without it */
+        memset(&sp, 0, sizeof(struct sched_param));
+        (void) pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+    }
+#endif
+
+    pthread_mutex_lock(&w->mutex);
+
+    for ( ;; ) {
+        while (w->head == NULL && !w->stop) {
+            pthread_cond_wait(&w->work, &w->mutex);
+        }
+
+        if (w->stop) {
+            break;
+        }
+
+        s = w->head;
+        w->head = s->next;
+
+        if (w->head == NULL) {
+            w->tail = NULL;
+        }
+
+        w->busy = 1;
+
+        /*
+         * Once the writing side has failed, its state is not to be used
+         * again: the rest is given back untouched.  After an error of
+         * the caller's side, what was queued before it is still done, as
+         * it would have been without the thread.
+         */
+
+        if (!failed) {
+            pthread_mutex_unlock(&w->mutex);
+            failed = (exz_run(z, s) != EXZ_OK);
+            pthread_mutex_lock(&w->mutex);
+        }
+
+        s->next = w->free;
+        w->free = s;
+        w->busy = 0;
+
+        pthread_cond_signal(&w->done);
+    }
+
+    pthread_mutex_unlock(&w->mutex);
+
+    return NULL;
+}
+
+
+/* one slot's work, in the thread */
+
+static int
+exz_run(exz_t *z, exz_slot_t *s)
+{
+    size_t                n;
+    const unsigned char  *p;
+
+    p = s->data;
+    n = s->len;
+
+    if (s->begin) {
+        if (exz_begin_entry(z, (const char *) p, s->name_len, s->mtime)
+            != EXZ_OK)
+        {
+            return EXZ_ERROR;
+        }
+
+        p += s->name_len;
+        n -= s->name_len;
+    }
+
+    if (n && exz_write_data(z, p, n) != EXZ_OK) {
+        return EXZ_ERROR;
+    }
+
+    if (s->end && exz_end_entry(z) != EXZ_OK) {
+        return EXZ_ERROR;
+    }
+
+    if (s->finish && exz_finish_archive(z) != EXZ_OK) {
+        return EXZ_ERROR;
+    }
 
     return EXZ_OK;
 }
 
 
-uint64_t
-exz_offset(const exz_t *z)
+/* the caller's slot; a free one if it has none, NULL once failed */
+
+static exz_slot_t *
+exz_slot(exz_t *z)
 {
-    return z ? z->written + z->len : 0;
-}
+    exz_slot_t    *s;
+    exz_worker_t  *w;
 
+    w = z->worker;
 
-uint64_t
-exz_entries(const exz_t *z)
-{
-    return z ? z->nentries : 0;
-}
-
-
-const char *
-exz_strerror(const exz_t *z)
-{
-    if (z == NULL) {
-        return "no ZIP writer (out of memory?)";
+    if (w->cur) {
+        return w->cur;
     }
 
-    return z->errstr;
+    pthread_mutex_lock(&w->mutex);
+
+    while (w->free == NULL && !z->failed) {
+        pthread_cond_wait(&w->done, &w->mutex);
+    }
+
+    s = z->failed ? NULL : w->free;
+
+    if (s) {
+        w->free = s->next;
+    }
+
+    pthread_mutex_unlock(&w->mutex);
+
+    if (s) {
+        s->next = NULL;
+        s->len = 0;
+        s->name_len = 0;
+        s->begin = 0;
+        s->end = 0;
+        s->finish = 0;
+    }
+
+    w->cur = s;
+
+    return s;
 }
 
 
-int
-exz_errno(const exz_t *z)
+/* hands the caller's slot to the thread */
+
+static void
+exz_queue(exz_t *z)
 {
-    return z ? z->err : 0;
+    exz_slot_t    *s;
+    exz_worker_t  *w;
+
+    w = z->worker;
+    s = w->cur;
+    w->cur = NULL;
+
+    pthread_mutex_lock(&w->mutex);
+
+    if (w->tail) {
+        w->tail->next = s;
+
+    } else {
+        w->head = s;
+    }
+
+    w->tail = s;
+
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->mutex);
 }
 
 
-void
-exz_destroy(exz_t *z)
+/* waits until the thread has done every queued slot */
+
+static void
+exz_drain(exz_t *z)
 {
-    if (z == NULL) {
-        return;
+    exz_worker_t  *w;
+
+    w = z->worker;
+
+    pthread_mutex_lock(&w->mutex);
+
+    while (w->head || w->busy) {
+        pthread_cond_wait(&w->done, &w->mutex);
     }
 
-    if (z->zinit) {
-        (void) deflateEnd(&z->zs);
+    pthread_mutex_unlock(&w->mutex);
+}
+
+
+/* everything handed over so far, a half-filled slot included, is done */
+
+static void
+exz_sync(exz_t *z)
+{
+    if (z->worker->cur) {
+        exz_queue(z);
     }
 
-    free(z->entries);
-    free(z->names);
-    free(z->buf);
-    free(z);
+    exz_drain(z);
+}
+
+
+/* the thread leaves after its current slot; the queued ones are dropped */
+
+static void
+exz_stop(exz_t *z)
+{
+    exz_worker_t  *w;
+
+    w = z->worker;
+
+    pthread_mutex_lock(&w->mutex);
+    w->stop = 1;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->mutex);
+
+    (void) pthread_join(w->tid, NULL);
+
+    z->worker = NULL;
+
+    (void) pthread_cond_destroy(&w->done);
+    (void) pthread_cond_destroy(&w->work);
+    (void) pthread_mutex_destroy(&w->mutex);
+
+    exz_worker_free(w);
+}
+
+
+static int
+exz_failed(exz_t *z)
+{
+    int  failed;
+
+    if (z->worker == NULL) {
+        return z->failed;
+    }
+
+    pthread_mutex_lock(&z->worker->mutex);
+    failed = z->failed;
+    pthread_mutex_unlock(&z->worker->mutex);
+
+    return failed;
+}
+
+
+/* archive bytes the writing side has produced, buffered ones included */
+
+static uint64_t
+exz_produced(const exz_t *z)
+{
+    return z->written + z->len;
 }
 
 
@@ -805,13 +1424,18 @@ exz_fail(exz_t *z, int err, const char *fmt, ...)
     va_list  args;
     char     ebuf[128];
 
+    /* either side may fail first: with a thread, under its mutex */
+
+    if (z->worker) {
+        pthread_mutex_lock(&z->worker->mutex);
+    }
+
     /* the first error is the interesting one: keep it */
 
     if (z->failed) {
-        return EXZ_ERROR;
+        goto done;
     }
 
-    z->failed = 1;
     z->err = err;
 
     va_start(args, fmt);
@@ -819,7 +1443,7 @@ exz_fail(exz_t *z, int err, const char *fmt, ...)
     va_end(args);
 
     if (err == 0) {
-        return EXZ_ERROR;
+        goto failed;
     }
 
     n = strlen(z->errstr);
@@ -837,6 +1461,16 @@ exz_fail(exz_t *z, int err, const char *fmt, ...)
     snprintf(z->errstr + n, sizeof(z->errstr) - n, ": %s", ebuf);
 #endif
 
+failed:
+
+    z->failed = 1;
+
+done:
+
+    if (z->worker) {
+        pthread_mutex_unlock(&z->worker->mutex);
+    }
+
     return EXZ_ERROR;
 }
 
@@ -848,7 +1482,7 @@ exz_usable(exz_t *z, const char *func)
         return EXZ_ERROR;
     }
 
-    if (z->failed) {
+    if (exz_failed(z)) {
         return EXZ_ERROR;
     }
 

@@ -12,6 +12,10 @@
  * and exz_strerror()/exz_errno() keep describing that first failure.
  * An exz_t must not be used by two threads at once; distinct exz_t objects
  * are independent.
+ *
+ * By default all the work is done in the calling thread.  exz_thread()
+ * moves CRC, deflate and the file writes into a thread of the writer's
+ * own; see there.
  */
 
 
@@ -30,6 +34,9 @@
 #define EXZ_NAME_MAX       65535    /* bytes, a 16-bit header field */
 #define EXZ_BUFFER_SIZE    (256 * 1024)
 
+/* exz_thread() flags */
+#define EXZ_THREAD_BATCH   0x01     /* SCHED_BATCH where there is one */
+
 
 typedef struct exz_s  exz_t;
 
@@ -42,6 +49,36 @@ typedef struct exz_s  exz_t;
  * by the first call that uses the object.
  */
 exz_t *exz_create(int fd, int level);
+
+/*
+ * Starts a thread that does CRC, deflate and the writes to fd, so that
+ * the caller can prepare the next data meanwhile (on another core).
+ * Only before the first exz_begin().  exz_write() then copies the data
+ * into one of 4 chunk buffers of 256 KiB (1 MiB in all) and returns as
+ * soon as it is queued; it waits only while all 4 are full.  The archive
+ * is byte for byte the one the calling thread would write.
+ *
+ * Errors keep their texts and errno values, but one that happens in the
+ * thread (a write() failure, ENOSPC, ...) is returned by the first call
+ * after it: a later exz_write(), exz_begin() or exz_end(), or at the
+ * latest exz_finish(), which waits for the thread and ends it.
+ * exz_offset() and exz_entries() wait for the thread to catch up.
+ * exz_destroy() stops it at any point, mid-entry too, within the time it
+ * takes to deflate one 256 KiB chunk; queued data is dropped.  The fd
+ * must stay open until exz_finish() or exz_destroy() has returned.
+ *
+ * The thread blocks all signals.  EXZ_THREAD_BATCH puts it in the
+ * SCHED_BATCH policy (Linux; ignored elsewhere or if refused): the same
+ * share of CPU as the nice value gives it, but it never preempts other
+ * threads when it wakes up, so that an event loop on the same core keeps
+ * its latency.
+ *
+ * Returns 0 if the thread runs; else an errno value (EINVAL: z is NULL,
+ * the call comes too late or twice; EAGAIN, ENOMEM: no thread) and the
+ * writer goes on in the calling thread.  A writer that has already
+ * failed is left as it is and 0 is returned.
+ */
+int exz_thread(exz_t *z, unsigned flags);
 
 /*
  * Makes every entry and the end records use ZIP64 even when not needed;
@@ -66,10 +103,13 @@ int exz_end(exz_t *z);
 /* writes the central directory and end records; fsync is the caller's job */
 int exz_finish(exz_t *z);
 
-/* archive bytes produced so far, including those still buffered */
+/*
+ * archive bytes produced so far, including those still buffered; with a
+ * thread, it waits for the thread to have written what it was given
+ */
 uint64_t exz_offset(const exz_t *z);
 
-/* entries completed with exz_end() */
+/* entries completed with exz_end(); with a thread, it waits likewise */
 uint64_t exz_entries(const exz_t *z);
 
 /* text of the first error, "" if none (never NULL, also for z == NULL) */
@@ -78,7 +118,7 @@ const char *exz_strerror(const exz_t *z);
 /* errno of the first error if it was a system call failure, else 0 */
 int exz_errno(const exz_t *z);
 
-/* frees everything; does not close fd; NULL is allowed */
+/* stops the thread if any, frees everything; does not close fd; NULL ok */
 void exz_destroy(exz_t *z);
 
 /*

@@ -84,7 +84,7 @@ static ngx_int_t ngx_http_export_add_report(ngx_http_export_job_t *job,
     ngx_http_export_report_t *rep);
 static ngx_int_t ngx_http_export_add_manifest(ngx_http_export_job_t *job);
 static ssize_t ngx_http_export_read(ngx_http_export_job_t *job, int fd,
-    ngx_http_export_report_t *rep);
+    ngx_http_export_report_t *rep, ngx_uint_t passes);
 static ngx_int_t ngx_http_export_check(ngx_http_export_job_t *job);
 static void ngx_http_export_progress(ngx_http_export_job_t *job, off_t n);
 static void ngx_http_export_warn(ngx_http_export_job_t *job,
@@ -498,6 +498,7 @@ ngx_http_export_generate(ngx_http_export_job_t *job)
 {
     int         fd;
     ngx_int_t   rc;
+    ngx_err_t   err;
     ngx_uint_t  i;
 
     if (ngx_http_export_list(job) != NGX_OK) {
@@ -524,6 +525,19 @@ ngx_http_export_generate(ngx_http_export_job_t *job)
     if (job->zip == NULL) {
         rc = ngx_http_export_fail(job, 0, "out of memory");
         goto failed;
+    }
+
+    /*
+     * CRC, deflate and writes run in a thread of the zip writer, beside
+     * the reading and the conversion in this one: an export uses up to
+     * two cores.  SCHED_BATCH: it never preempts the event loop.
+     */
+
+    err = exz_thread(job->zip, EXZ_THREAD_BATCH);
+    if (err) {
+        ngx_log_error(NGX_LOG_WARN, job->log, err,
+                      "export: task %s: no compression thread, "
+                      "compressing in the generation thread", job->id);
     }
 
     for (i = 0; i < job->nreports; i++) {
@@ -579,6 +593,10 @@ ngx_http_export_generate(ngx_http_export_job_t *job)
     return NGX_OK;
 
 failed:
+
+    /* the writer's thread may still write to fd: it ends first */
+    exz_destroy(job->zip);
+    job->zip = NULL;
 
     if (fd != -1) {
         (void) close(fd);
@@ -752,11 +770,15 @@ ngx_http_export_report_cmp(const void *a, const void *b)
 }
 
 
-/* reads the next chunk of a report, counting progress */
+/*
+ * Reads the next chunk of a report.  Progress counts 3 times the size of
+ * each report (see ngx_http_export_list()): the chunk counts once for
+ * each of the 3 passes it serves (the copy, pass 1 and pass 2).
+ */
 
 static ssize_t
 ngx_http_export_read(ngx_http_export_job_t *job, int fd,
-    ngx_http_export_report_t *rep)
+    ngx_http_export_report_t *rep, ngx_uint_t passes)
 {
     ssize_t  n;
 
@@ -775,7 +797,7 @@ ngx_http_export_read(ngx_http_export_job_t *job, int fd,
                                     rep->name);
     }
 
-    ngx_http_export_progress(job, n);
+    ngx_http_export_progress(job, (off_t) passes * n);
 
     return n;
 }
@@ -853,37 +875,12 @@ ngx_http_export_add_report(ngx_http_export_job_t *job,
                                     "cannot open report \"%s\"", rep->name);
     }
 
-    /* the original bytes */
-
-    if (exz_begin(job->zip, rep->name, rep->name_len, rep->mtime) != EXZ_OK) {
-        ret = NGX_ERROR;
-        goto zip_failed;
-    }
-
-    for ( ;; ) {
-        n = ngx_http_export_read(job, fd, rep);
-
-        if (n < 0) {
-            ret = n;
-            goto done;
-        }
-
-        if (n == 0) {
-            break;
-        }
-
-        if (exz_write(job->zip, job->buf, n) != EXZ_OK) {
-            ret = NGX_ERROR;
-            goto zip_failed;
-        }
-    }
-
-    if (exz_end(job->zip) != EXZ_OK) {
-        ret = NGX_ERROR;
-        goto zip_failed;
-    }
-
-    /* pass 1: is it JSON, and which columns does it have */
+    /*
+     * The original bytes, and pass 1 on the same chunks: is it JSON, and
+     * which columns does it have.  The zip writer's thread deflates each
+     * chunk while pass 1 parses it.  A report that is not JSON is still
+     * copied whole.
+     */
 
     conv = exc_create(&job->csv, (int) rep->ndjson);
     if (conv == NULL) {
@@ -891,16 +888,15 @@ ngx_http_export_add_report(ngx_http_export_job_t *job,
         goto done;
     }
 
-    if (lseek(fd, 0, SEEK_SET) == -1) {
-        ret = ngx_http_export_fail(job, ngx_errno,
-                                   "reading report \"%s\" failed", rep->name);
-        goto done;
+    if (exz_begin(job->zip, rep->name, rep->name_len, rep->mtime) != EXZ_OK) {
+        ret = NGX_ERROR;
+        goto zip_failed;
     }
 
     rc = EXC_OK;
 
     for ( ;; ) {
-        n = ngx_http_export_read(job, fd, rep);
+        n = ngx_http_export_read(job, fd, rep, 2);
 
         if (n < 0) {
             ret = n;
@@ -908,14 +904,24 @@ ngx_http_export_add_report(ngx_http_export_job_t *job,
         }
 
         if (n == 0) {
-            rc = exc_scan_end(conv);
+            if (rc == EXC_OK) {
+                rc = exc_scan_end(conv);
+            }
+
             break;
         }
 
-        rc = exc_scan(conv, job->buf, n);
+        if (exz_write(job->zip, job->buf, n) != EXZ_OK) {
+            ret = NGX_ERROR;
+            goto zip_failed;
+        }
 
-        if (rc != EXC_OK) {
-            break;
+        if (rc == EXC_OK) {
+            rc = exc_scan(conv, job->buf, n);
+
+            if (rc == EXC_ERROR) {
+                break;
+            }
         }
     }
 
@@ -923,6 +929,11 @@ ngx_http_export_add_report(ngx_http_export_job_t *job,
         ret = ngx_http_export_fail(job, 0, "out of memory converting "
                                    "report \"%s\"", rep->name);
         goto done;
+    }
+
+    if (exz_end(job->zip) != EXZ_OK) {
+        ret = NGX_ERROR;
+        goto zip_failed;
     }
 
     if (rc == EXC_BAD) {
@@ -934,7 +945,7 @@ ngx_http_export_add_report(ngx_http_export_job_t *job,
         goto done;
     }
 
-    /* pass 2: the CSV */
+    /* pass 2: the CSV, converted here, deflated in the writer's thread */
 
     csv_name = malloc(rep->name_len + sizeof(".csv"));
     if (csv_name == NULL) {
@@ -958,7 +969,7 @@ ngx_http_export_add_report(ngx_http_export_job_t *job,
     rc = exc_emit_begin(conv, ngx_http_export_zip_write, job->zip);
 
     while (rc == EXC_OK) {
-        n = ngx_http_export_read(job, fd, rep);
+        n = ngx_http_export_read(job, fd, rep, 1);
 
         if (n < 0) {
             ret = n;

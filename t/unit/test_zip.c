@@ -7,6 +7,11 @@
  * format header) and by external readers: unzip -t, Python's zipfile and
  * bsdtar (libarchive).  Run from the repository root.
  *
+ * Most archive tests run twice: as written, and "(thread)" with the
+ * writer's thread on (exz_thread()), where the archive must be the same
+ * byte for byte.  The test_thread_* tests check what is particular to
+ * the thread: errors that surface later, and stopping it at any point.
+ *
  * EXPORT_TEST_FULL=1 also runs the slow tests: 70,000 entries, a deflated
  * entry > 4 GiB and a stored entry > 4 GiB (about 9 GB of disk I/O in
  * $TMPDIR, files removed afterwards).  EXZ_TEST_KEEP=1 keeps the temporary
@@ -16,8 +21,10 @@
 
 #define _POSIX_C_SOURCE  200809L
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -99,6 +106,7 @@ typedef struct {
 
 static char  tz_dir[512];
 static char  tz_py[600];
+static int   tz_threaded;       /* tz_create() starts the writer's thread */
 
 
 static const char  tz_py_source[] =
@@ -273,6 +281,105 @@ tz_text_data(size_t len, uint64_t seed)
 }
 
 
+/* exz_create(), and exz_thread() in the "(thread)" runs */
+
+static exz_t *
+tz_create(int fd, int level)
+{
+    exz_t  *z;
+
+    z = exz_create(fd, level);
+    assert_non_null(z);
+
+    if (tz_threaded) {
+        assert_int_equal(exz_thread(z, EXZ_THREAD_BATCH), 0);
+    }
+
+    return z;
+}
+
+
+/*
+ * Threads of this process: the writer's thread shows here.  Sanitizers
+ * may run threads of their own, so tests compare with tz_tasks0, the
+ * count before each test.  tid, if not NULL, gets the highest id of a
+ * thread not in tz_tids0.
+ */
+
+#define TZ_TIDS_MAX  64
+
+static int  tz_tasks0;
+static int  tz_tids0[TZ_TIDS_MAX];
+
+
+static int
+tz_task_list(int *tids, int *tid)
+{
+    int             n, t, i, known;
+    DIR            *dir;
+    struct dirent  *de;
+
+    dir = opendir("/proc/self/task");
+    assert_non_null(dir);
+
+    n = 0;
+
+    if (tid) {
+        *tid = 0;
+    }
+
+    while ((de = readdir(dir)) != NULL) {
+        if (de->d_name[0] == '.') {
+            continue;
+        }
+
+        t = atoi(de->d_name);
+
+        if (tids && n < TZ_TIDS_MAX) {
+            tids[n] = t;
+        }
+
+        n++;
+
+        if (tid) {
+            known = 0;
+
+            for (i = 0; i < tz_tasks0 && i < TZ_TIDS_MAX; i++) {
+                known |= (tz_tids0[i] == t);
+            }
+
+            if (!known && t > *tid) {
+                *tid = t;
+            }
+        }
+    }
+
+    closedir(dir);
+
+    return n;
+}
+
+
+/* threads beyond those there were before the test */
+
+static int
+tz_tasks(void)
+{
+    return tz_task_list(NULL, NULL) - tz_tasks0;
+}
+
+
+static int
+tz_tasks_before(void **state)
+{
+    (void) state;
+
+    tz_tasks0 = tz_task_list(tz_tids0, NULL);
+
+    return 0;
+}
+
+
 /* runs a shell command, shows its output only if it fails */
 
 static int
@@ -364,8 +471,7 @@ tz_build(const char *path, int level, int force, const tz_spec_t *s,
     fd = open(path, O_WRONLY|O_CREAT|O_TRUNC, 0644);
     assert_true(fd != -1);
 
-    z = exz_create(fd, level);
-    assert_non_null(z);
+    z = tz_create(fd, level);
 
     if (force) {
         assert_int_equal(exz_force_zip64(z), EXZ_OK);
@@ -924,13 +1030,29 @@ tz_check(const char *zpath, const tz_spec_t *s, size_t n, int level,
 
 /* group setup */
 
+static void *
+tz_nothing(void *data)
+{
+    return data;
+}
+
+
 static int
 tz_setup(void **state)
 {
     FILE        *f;
+    pthread_t    t;
     const char  *tmp;
 
     (void) state;
+
+    /* ThreadSanitizer starts a thread of its own at the first one: now */
+
+    if (pthread_create(&t, NULL, tz_nothing, NULL) != 0
+        || pthread_join(t, NULL) != 0)
+    {
+        return -1;
+    }
 
     tmp = getenv("TMPDIR");
     if (tmp == NULL || *tmp == '\0' || strlen(tmp) > 400
@@ -1202,8 +1324,7 @@ test_one_byte_writes(void **state)
     fd = open(path, O_WRONLY|O_CREAT|O_TRUNC, 0644);
     assert_true(fd != -1);
 
-    z = exz_create(fd, 9);
-    assert_non_null(z);
+    z = tz_create(fd, 9);
     assert_int_equal(exz_begin(z, "bytes.txt", 9, 1700000000), EXZ_OK);
 
     for (i = 0; i < 20000; i++) {
@@ -1403,8 +1524,7 @@ test_bad_name_rejected(void **state)
         fd = open(path, O_WRONLY|O_CREAT|O_TRUNC, 0644);
         assert_true(fd != -1);
 
-        z = exz_create(fd, 6);
-        assert_non_null(z);
+        z = tz_create(fd, 6);
 
         assert_int_equal(exz_begin(z, "ok.txt", 6, 0), EXZ_OK);
         assert_int_equal(exz_end(z), EXZ_OK);
@@ -1444,8 +1564,7 @@ test_long_name_in_message(void **state)
     fd = open(path, O_WRONLY|O_CREAT|O_TRUNC, 0644);
     assert_true(fd != -1);
 
-    z = exz_create(fd, 6);
-    assert_non_null(z);
+    z = tz_create(fd, 6);
     assert_int_equal(exz_begin(z, name, sizeof(name), 0), EXZ_ERROR);
     assert_true(strncmp(exz_strerror(z), "bad entry name \"xxxxxxxx", 24)
                 == 0);
@@ -1833,8 +1952,7 @@ tz_open(int *fd)
     *fd = open(path, O_WRONLY|O_CREAT|O_TRUNC, 0644);
     assert_true(*fd != -1);
 
-    z = exz_create(*fd, 6);
-    assert_non_null(z);
+    z = tz_create(*fd, 6);
     assert_string_equal(exz_strerror(z), "");
 
     return z;
@@ -1930,8 +2048,7 @@ test_fd_not_at_zero(void **state)
 
     s = tz_mem("p.txt", "prefixed\n", 9, 1700000000);
 
-    z = exz_create(fd, 6);
-    assert_non_null(z);
+    z = tz_create(fd, 6);
     assert_int_equal(exz_begin(z, s.name, s.name_len, s.mtime), EXZ_OK);
     assert_int_equal(exz_write(z, s.data, 9), EXZ_OK);
     assert_int_equal(exz_end(z), EXZ_OK);
@@ -1941,6 +2058,435 @@ test_fd_not_at_zero(void **state)
 
     /* Python handles prepended data; unzip warns and exits 1 */
     tz_tools(path, &s, 1, TZ_NO_UNZIP);
+}
+
+
+/* the writer's thread */
+
+static int
+tz_thread_on(void **state)
+{
+    tz_threaded = 1;
+
+    return tz_tasks_before(state);
+}
+
+
+/* after a test, no thread of a writer is left */
+
+static int
+tz_thread_off(void **state)
+{
+    (void) state;
+
+    tz_threaded = 0;
+
+    return (tz_tasks() == 0) ? 0 : -1;
+}
+
+
+static void
+test_thread_same_bytes(void **state)
+{
+    int             level, t;
+    tz_spec_t       s[5];
+    unsigned char  *text, *bin;
+    char            path[2][600];
+
+    (void) state;
+
+    /* with and without the thread, fed in other pieces: the same file */
+
+    text = tz_text_data(2 * 1024 * 1024 + 5, 60);
+    bin = tz_random_data(700000, 61);
+
+    s[0] = tz_mem("same/report.json", text, 2 * 1024 * 1024 + 5, 1700000000);
+    s[1] = tz_mem("same/empty", "", 0, 1700000002);
+    s[2] = tz_mem("same/blob.bin", bin, 700000, 1700000004);
+    s[3] = tz_mem("same/small.csv", text, 1000, 1700000006);
+    s[4] = tz_mem("same/buf+1", text, EXZ_BUFFER_SIZE + 1, 1700000008);
+
+    tz_path(path[0], sizeof(path[0]), "same-caller.zip");
+    tz_path(path[1], sizeof(path[1]), "same-thread.zip");
+
+    for (level = 0; level <= 9; level += 3) {
+        for (t = 0; t < 2; t++) {
+            tz_threaded = t;
+            tz_build(path[t], level, 0, s, 5, (uint64_t) (70 + level + t));
+        }
+
+        tz_threaded = 0;
+
+        assert_int_equal(tz_run("cmp '%s' '%s'", path[0], path[1]), 0);
+    }
+
+    tz_check(path[1], s, 5, 9, 0, 0);
+
+    free(text);
+    free(bin);
+}
+
+
+static void
+test_thread_dev_full(void **state)
+{
+    int             fd, level, rc;
+    size_t          i;
+    exz_t          *z;
+    unsigned char  *bin;
+
+    (void) state;
+
+    fd = open("/dev/full", O_WRONLY);
+    if (fd == -1) {
+        skip();
+    }
+
+    bin = tz_random_data(1024 * 1024, 62);
+
+    /*
+     * ENOSPC in the thread: exz_write() returns EXZ_ERROR once it needs
+     * a slot after the failure, at most 1 MiB of slots later.
+     */
+
+    for (level = 0; level <= 6; level += 6) {
+        z = exz_create(fd, level);
+        assert_non_null(z);
+        assert_int_equal(exz_thread(z, 0), 0);
+        assert_int_equal(exz_begin(z, "a", 1, 0), EXZ_OK);
+
+        rc = EXZ_OK;
+
+        for (i = 0; i < 64 && rc == EXZ_OK; i++) {
+            rc = exz_write(z, bin, 1024 * 1024);
+        }
+
+        assert_int_equal(rc, EXZ_ERROR);
+        assert_true(i <= 6);
+        assert_string_equal(exz_strerror(z),
+                            "write() failed: No space left on device");
+        assert_int_equal(exz_errno(z), ENOSPC);
+        assert_int_equal(exz_write(z, "x", 1), EXZ_ERROR);
+        assert_int_equal(exz_end(z), EXZ_ERROR);
+        assert_int_equal(exz_finish(z), EXZ_ERROR);
+        assert_int_equal(exz_errno(z), ENOSPC);
+
+        /* the failed thread still waits, for exz_destroy() */
+        assert_int_equal(tz_tasks(), 1);
+        exz_destroy(z);
+        assert_int_equal(tz_tasks(), 0);
+    }
+
+    /* the failure is returned by the very next call */
+
+    z = exz_create(fd, 0);
+    assert_non_null(z);
+    assert_int_equal(exz_thread(z, 0), 0);
+    assert_int_equal(exz_begin(z, "a", 1, 0), EXZ_OK);
+
+    /* fills the first slot exactly: queued, nothing waits for the thread */
+    assert_int_equal(exz_write(z, bin, EXZ_BUFFER_SIZE - 1), EXZ_OK);
+
+    /* the thread has tried to write the header by now */
+    (void) exz_offset(z);
+
+    assert_string_equal(exz_strerror(z),
+                        "write() failed: No space left on device");
+    assert_int_equal(exz_write(z, "x", 1), EXZ_ERROR);
+    assert_int_equal(exz_errno(z), ENOSPC);
+    exz_destroy(z);
+
+    /* small archives are written by exz_finish(): it reports it */
+
+    z = exz_create(fd, 6);
+    assert_non_null(z);
+    assert_int_equal(exz_thread(z, 0), 0);
+    assert_int_equal(exz_begin(z, "a", 1, 0), EXZ_OK);
+    assert_int_equal(exz_write(z, "abc", 3), EXZ_OK);
+    assert_int_equal(exz_end(z), EXZ_OK);
+    assert_int_equal(exz_finish(z), EXZ_ERROR);
+    assert_string_equal(exz_strerror(z),
+                        "write() failed: No space left on device");
+    assert_int_equal(exz_errno(z), ENOSPC);
+    assert_int_equal(exz_finish(z), EXZ_ERROR);
+
+    /* exz_finish() ended the thread, failed or not */
+    assert_int_equal(tz_tasks(), 0);
+    exz_destroy(z);
+
+    close(fd);
+    free(bin);
+}
+
+
+static void
+test_thread_write_errors(void **state)
+{
+    int             fd, ro;
+    exz_t          *z;
+    unsigned char  *bin;
+    char            path[600];
+
+    (void) state;
+
+    /* a descriptor not open for writing: EBADF from exz_finish() */
+
+    tz_path(path, sizeof(path), "ro.zip");
+    fd = open(path, O_WRONLY|O_CREAT|O_TRUNC, 0644);
+    assert_true(fd != -1);
+    close(fd);
+
+    fd = open(path, O_RDONLY);
+    assert_true(fd != -1);
+
+    z = exz_create(fd, 6);
+    assert_non_null(z);
+    assert_int_equal(exz_thread(z, 0), 0);
+    assert_int_equal(exz_begin(z, "a", 1, 0), EXZ_OK);
+    assert_int_equal(exz_end(z), EXZ_OK);
+    assert_int_equal(exz_finish(z), EXZ_ERROR);
+    assert_string_equal(exz_strerror(z),
+                        "write() failed: Bad file descriptor");
+    assert_int_equal(exz_errno(z), EBADF);
+    exz_destroy(z);
+    close(fd);
+
+    /* the header is on disk when the thread ends the entry: pwrite() */
+
+    tz_path(path, sizeof(path), "pwrite.zip");
+    fd = open(path, O_WRONLY|O_CREAT|O_TRUNC, 0644);
+    assert_true(fd != -1);
+    ro = open(path, O_RDONLY);
+    assert_true(ro != -1);
+
+    bin = tz_random_data(EXZ_BUFFER_SIZE * 2, 12);
+
+    z = exz_create(fd, 0);
+    assert_non_null(z);
+    assert_int_equal(exz_thread(z, 0), 0);
+    assert_int_equal(exz_begin(z, "a", 1, 0), EXZ_OK);
+    assert_int_equal(exz_write(z, bin, EXZ_BUFFER_SIZE * 2), EXZ_OK);
+
+    /* everything written so far is on disk: then fd becomes read-only */
+    assert_true(exz_offset(z) > EXZ_BUFFER_SIZE);
+    assert_true(dup2(ro, fd) == fd);
+
+    assert_int_equal(exz_end(z), EXZ_OK);
+    assert_int_equal(exz_finish(z), EXZ_ERROR);
+    assert_string_equal(exz_strerror(z),
+                        "pwrite() failed: Bad file descriptor");
+    assert_int_equal(exz_errno(z), EBADF);
+    exz_destroy(z);
+
+    close(fd);
+    close(ro);
+    free(bin);
+}
+
+
+static void
+test_thread_destroy(void **state)
+{
+    int             fd, step;
+    size_t          i;
+    double          t, worst;
+    exz_t          *z;
+    unsigned char  *text;
+    char            path[600];
+
+    (void) state;
+
+    /* exz_destroy() stops the thread wherever the caller is */
+
+    text = tz_text_data(8 * 1024 * 1024, 63);
+    tz_path(path, sizeof(path), "destroy.zip");
+
+    assert_int_equal(tz_tasks(), 0);
+
+    worst = 0;
+
+    for (step = 0; step < 6; step++) {
+        fd = open(path, O_WRONLY|O_CREAT|O_TRUNC, 0644);
+        assert_true(fd != -1);
+
+        z = exz_create(fd, 9);
+        assert_non_null(z);
+        assert_int_equal(exz_thread(z, EXZ_THREAD_BATCH), 0);
+        assert_int_equal(tz_tasks(), 1);
+
+        if (step >= 1) {
+            /* the name waits in the caller's slot */
+            assert_int_equal(exz_begin(z, "big.json", 8, 0), EXZ_OK);
+        }
+
+        if (step >= 2) {
+            assert_int_equal(exz_write(z, text, 1000), EXZ_OK);
+        }
+
+        if (step >= 3) {
+            /* 32 MiB at level 9: the thread is busy, every slot full */
+            for (i = 0; i < 4; i++) {
+                assert_int_equal(exz_write(z, text, 8 * 1024 * 1024),
+                                 EXZ_OK);
+            }
+        }
+
+        if (step >= 4) {
+            /* the end of the entry is queued, the next one started */
+            assert_int_equal(exz_end(z), EXZ_OK);
+            assert_int_equal(exz_begin(z, "next", 4, 0), EXZ_OK);
+            assert_int_equal(exz_write(z, text, 4 * 1024 * 1024), EXZ_OK);
+        }
+
+        if (step == 5) {
+            /* a whole archive: exz_finish() ends the thread itself */
+            assert_int_equal(exz_end(z), EXZ_OK);
+            assert_int_equal(exz_finish(z), EXZ_OK);
+            assert_int_equal(tz_tasks(), 0);
+        }
+
+        t = tz_now();
+        exz_destroy(z);
+        t = tz_now() - t;
+
+        assert_int_equal(tz_tasks(), 0);
+        assert_int_equal(close(fd), 0);
+
+        if (t > worst) {
+            worst = t;
+        }
+    }
+
+    /* one 256 KiB chunk at level 9 at most, even under sanitizers */
+    print_message("    slowest exz_destroy(): %.3f s\n", worst);
+    assert_true(worst < 0.5);
+
+    free(text);
+}
+
+
+#define TZ_SCHED_BATCH  3               /* Linux's value of SCHED_BATCH */
+
+
+/* the scheduling policy of the writer's thread, from its stat file */
+
+static int
+tz_thread_policy(void)
+{
+    int    i, tid, policy;
+    FILE  *f;
+    char  *p;
+    char   path[300], line[1024];
+
+    (void) tz_task_list(NULL, &tid);
+    assert_true(tid > 0);
+
+    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+
+    f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof(line), f));
+    fclose(f);
+
+    /* field 41 is the policy; the fields after ")" start with field 3 */
+
+    p = strrchr(line, ')');
+    assert_non_null(p);
+    p++;
+
+    for (i = 3; i < 41; i++) {
+        p = strchr(p + 1, ' ');
+        assert_non_null(p);
+    }
+
+    policy = atoi(p + 1);
+
+    return policy;
+}
+
+
+static void
+test_thread_batch(void **state)
+{
+    int      fd, batch;
+    exz_t   *z;
+    char     path[600];
+
+    (void) state;
+
+#if !defined(__linux__)
+    skip();
+#endif
+
+    tz_path(path, sizeof(path), "batch.zip");
+
+    for (batch = 0; batch <= 1; batch++) {
+        fd = open(path, O_WRONLY|O_CREAT|O_TRUNC, 0644);
+        assert_true(fd != -1);
+
+        z = exz_create(fd, 6);
+        assert_non_null(z);
+        assert_int_equal(exz_thread(z, batch ? EXZ_THREAD_BATCH : 0), 0);
+        assert_int_equal(exz_begin(z, "a", 1, 0), EXZ_OK);
+        assert_int_equal(exz_write(z, "abc", 3), EXZ_OK);
+
+        /* the thread has started working: its policy is set */
+        assert_int_equal(exz_offset(z), 30 + 1 + 29);
+
+        assert_int_equal(tz_thread_policy(), batch ? TZ_SCHED_BATCH : 0);
+
+        assert_int_equal(exz_end(z), EXZ_OK);
+        assert_int_equal(exz_finish(z), EXZ_OK);
+        exz_destroy(z);
+        close(fd);
+    }
+}
+
+
+static void
+test_thread_misuse(void **state)
+{
+    int     fd, p[2];
+    exz_t  *z;
+
+    (void) state;
+
+    assert_int_equal(exz_thread(NULL, 0), EINVAL);
+
+    /* twice */
+    z = tz_open(&fd);
+    assert_int_equal(exz_thread(z, 0), 0);
+    assert_int_equal(exz_thread(z, 0), EINVAL);
+    assert_int_equal(tz_tasks(), 1);
+    tz_close(z, fd, "");
+    assert_int_equal(tz_tasks(), 0);
+
+    /* after exz_begin(): refused, the writer goes on without it */
+    z = tz_open(&fd);
+    assert_int_equal(exz_begin(z, "a", 1, 0), EXZ_OK);
+    assert_int_equal(exz_thread(z, 0), EINVAL);
+    assert_int_equal(tz_tasks(), 0);
+    assert_int_equal(exz_end(z), EXZ_OK);
+    assert_int_equal(exz_finish(z), EXZ_OK);
+    tz_close(z, fd, "");
+
+    /* after exz_finish() */
+    z = tz_open(&fd);
+    assert_int_equal(exz_finish(z), EXZ_OK);
+    assert_int_equal(exz_thread(z, 0), EINVAL);
+    tz_close(z, fd, "");
+
+    /* a writer that failed already keeps its error, and no thread */
+    assert_int_equal(pipe(p), 0);
+    z = exz_create(p[1], 6);
+    assert_non_null(z);
+    assert_int_equal(exz_thread(z, 0), 0);
+    assert_int_equal(tz_tasks(), 0);
+    assert_int_equal(exz_begin(z, "a", 1, 0), EXZ_ERROR);
+    assert_string_equal(exz_strerror(z), "lseek() failed: Illegal seek");
+    exz_destroy(z);
+    close(p[0]);
+    close(p[1]);
 }
 
 
@@ -2000,8 +2546,7 @@ test_full_many_entries(void **state)
 
     t = tz_now();
 
-    z = exz_create(fd, 6);
-    assert_non_null(z);
+    z = tz_create(fd, 6);
 
     for (i = 0; i < n; i++) {
         assert_int_equal(exz_begin(z, s[i].name, s[i].name_len, s[i].mtime),
@@ -2083,8 +2628,7 @@ tz_big(int level, const char *file)
 
     t = tz_now();
 
-    z = exz_create(fd, level);
-    assert_non_null(z);
+    z = tz_create(fd, level);
 
     assert_int_equal(exz_begin(z, s[0].name, s[0].name_len, s[0].mtime),
                      EXZ_OK);
@@ -2172,6 +2716,11 @@ test_full_4g_stored(void **state)
 }
 
 
+/* a test once more with the writer's thread */
+#define tz_thread_test(f)                                                     \
+    { #f " (thread)", f, tz_thread_on, tz_thread_off, NULL }
+
+
 int
 main(void)
 {
@@ -2197,8 +2746,32 @@ main(void)
         cmocka_unit_test(test_error_setup),
         cmocka_unit_test(test_api_misuse),
         cmocka_unit_test(test_fd_not_at_zero),
+        tz_thread_test(test_empty_archive),
+        tz_thread_test(test_single_deflate),
+        tz_thread_test(test_stored),
+        tz_thread_test(test_levels),
+        tz_thread_test(test_chunking),
+        tz_thread_test(test_one_byte_writes),
+        tz_thread_test(test_times),
+        tz_thread_test(test_bad_name_rejected),
+        tz_thread_test(test_long_name_in_message),
+        tz_thread_test(test_utf8_names),
+        tz_thread_test(test_max_name),
+        tz_thread_test(test_force_zip64),
+        tz_thread_test(test_entry_count_limit),
+        tz_thread_test(test_api_misuse),
+        tz_thread_test(test_fd_not_at_zero),
+        cmocka_unit_test_setup_teardown(test_thread_same_bytes,
+                                        tz_tasks_before, tz_thread_off),
+        cmocka_unit_test_setup(test_thread_dev_full, tz_tasks_before),
+        cmocka_unit_test(test_thread_write_errors),
+        cmocka_unit_test_setup(test_thread_destroy, tz_tasks_before),
+        cmocka_unit_test_setup(test_thread_batch, tz_tasks_before),
+        cmocka_unit_test_setup(test_thread_misuse, tz_tasks_before),
         cmocka_unit_test(test_full_many_entries),
+        tz_thread_test(test_full_many_entries),
         cmocka_unit_test(test_full_4g_deflate),
+        tz_thread_test(test_full_4g_deflate),
         cmocka_unit_test(test_full_4g_stored),
     };
 

@@ -3,30 +3,31 @@
  * exportgen: the export generation job without nginx, for the archive
  * benchmark.
  *
- *   exportgen [-P] [-l level] [-m max_report_size] [-c max_columns]
+ *   exportgen [-T] [-l level] [-m max_report_size] [-c max_columns]
  *             [-C max_cell] [-R max_row] RUN OUT.zip
  *   exportgen -D        prints the converter's default max_cell and max_row
  *
  * It does what ngx_http_export_job.c does, with the same calls in the
  * same order: the *.json and *.ndjson regular files of RUN, sorted by
- * name; for each one the original bytes into the zip, converter pass 1
- * (exc_scan) and pass 2 (exc_emit into NAME.csv), each a read of the file
- * in 256 KiB chunks; then manifest.json, exz_finish(), fsync(), close()
- * and the rename of the temporary file into place.  The converter options
- * are those the job uses with the module's default directives (formula
- * guard on, no BOM, max_report_size 1024m, max_columns 2048, the rest
- * from exc_options_init()); -m, -c, -C and -R change them.
- *
- * -P is an experiment, not what the job does: pass 1 runs in a second
- * thread, on a read of its own, at the same time as the copy (the emit
- * pass waits for both), to measure what that change to the job would
- * bring on a machine with a free core.  Left out: progress
+ * name; a zip writer with its thread (exz_thread(), EXZ_THREAD_BATCH);
+ * for each report one read of the file in 256 KiB chunks, each chunk
+ * written into the zip (the original bytes) and then given to converter
+ * pass 1 (exc_scan), and a second read for pass 2 (exc_emit into
+ * NAME.csv); then manifest.json, exz_finish(), fsync(), close() and the
+ * rename of the temporary file into place.  The converter options are
+ * those the job uses with the module's default directives (formula guard
+ * on, no BOM, max_report_size 1024m, max_columns 2048, the rest from
+ * exc_options_init()); -m, -c, -C and -R change them.  Left out: progress
  * and cancel checks (a flag test per chunk) and the shared-memory task.
  *
+ * -T: the zip writer without its thread (CRC, deflate and writes in the
+ * calling thread, as the job did before it had the thread), for
+ * comparison.
+ *
  * On stderr, one line "key=value ...": the wall time of each phase in
- * seconds, the resident set size at start (idle_rss_kb, before any export
- * work) and the high-water mark at the end (peak_rss_kb), from
- * /proc/self/status.
+ * seconds (copy: the original with pass 1; emit: pass 2), the resident
+ * set size at start (idle_rss_kb, before any export work) and the
+ * high-water mark at the end (peak_rss_kb), from /proc/self/status.
  */
 
 
@@ -35,7 +36,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,20 +70,8 @@ static unsigned char  *buf;
 static exz_t          *zip;
 static int             dirfd_run;
 static exc_options_t   copt;
-static double          t_copy, t_scan, t_emit;
-
-/* -P */
-typedef struct {
-    report_t              *r;
-    unsigned char         *buf;
-    exc_conv_t            *conv;
-    int                    rc;
-    double                 t;
-} scan_job_t;
-
-static int             parallel;
-static pthread_t       scan_tid;
-static scan_job_t      sj;
+static double          t_copy, t_emit;
+static int             no_thread;   /* -T */
 
 
 static double
@@ -263,62 +251,6 @@ csv_name(const report_t *r, char *name)
 }
 
 
-/* pass 1 over fd, reading into b; returns the converter, *rc, *t */
-
-static exc_conv_t *
-scan(report_t *r, int fd, unsigned char *b, int *rc, double *t)
-{
-    ssize_t      n;
-    exc_conv_t  *conv;
-
-    *t = now();
-
-    conv = exc_create(&copt, r->ndjson);
-    if (conv == NULL) {
-        errno = 0;
-        die("%s", "out of memory");
-    }
-
-    *rc = EXC_OK;
-
-    for ( ;; ) {
-        n = rd(fd, r, b);
-
-        if (n == 0) {
-            *rc = exc_scan_end(conv);
-            break;
-        }
-
-        *rc = exc_scan(conv, b, n);
-        if (*rc != EXC_OK) {
-            break;
-        }
-    }
-
-    *t = now() - *t;
-
-    return conv;
-}
-
-
-static void *
-scan_thread(void *data)
-{
-    int          fd;
-    scan_job_t  *sj = data;
-
-    fd = openat(dirfd_run, sj->r->name, O_RDONLY|O_CLOEXEC);
-    if (fd == -1) {
-        die("cannot open report \"%s\"", sj->r->name);
-    }
-
-    sj->conv = scan(sj->r, fd, sj->buf, &sj->rc, &sj->t);
-    close(fd);
-
-    return NULL;
-}
-
-
 static int
 zip_write(void *data, const unsigned char *p, size_t len)
 {
@@ -346,27 +278,49 @@ add_report(report_t *r)
         die("cannot open report \"%s\"", r->name);
     }
 
-    if (parallel) {
-        /* -P: pass 1 in a thread of its own, beside the copy */
-        sj.r = r;
-
-        if (pthread_create(&scan_tid, NULL, scan_thread, &sj) != 0) {
-            die("%s", "pthread_create() failed");
-        }
-    }
-
-    /* the original bytes */
+    /* the original bytes, and pass 1 on the same chunks */
 
     t = now();
+
+    conv = exc_create(&copt, r->ndjson);
+    if (conv == NULL) {
+        errno = 0;
+        die("%s", "out of memory");
+    }
 
     if (exz_begin(zip, r->name, r->name_len, r->mtime) != EXZ_OK) {
         die_zip();
     }
 
-    while ((n = rd(fd, r, buf)) > 0) {
+    rc = EXC_OK;
+
+    for ( ;; ) {
+        n = rd(fd, r, buf);
+
+        if (n == 0) {
+            if (rc == EXC_OK) {
+                rc = exc_scan_end(conv);
+            }
+
+            break;
+        }
+
         if (exz_write(zip, buf, n) != EXZ_OK) {
             die_zip();
         }
+
+        if (rc == EXC_OK) {
+            rc = exc_scan(conv, buf, n);
+
+            if (rc == EXC_ERROR) {
+                break;
+            }
+        }
+    }
+
+    if (rc == EXC_ERROR) {
+        errno = 0;
+        die("out of memory converting report \"%s\"", r->name);
     }
 
     if (exz_end(zip) != EXZ_OK) {
@@ -374,31 +328,6 @@ add_report(report_t *r)
     }
 
     t_copy += now() - t;
-
-    /* pass 1 */
-
-    if (parallel) {
-        if (pthread_join(scan_tid, NULL) != 0) {
-            die("%s", "pthread_join() failed");
-        }
-
-        conv = sj.conv;
-        rc = sj.rc;
-        t_scan += sj.t;
-
-    } else {
-        if (lseek(fd, 0, SEEK_SET) == -1) {
-            die("reading report \"%s\" failed", r->name);
-        }
-
-        conv = scan(r, fd, buf, &rc, &t);
-        t_scan += t;
-    }
-
-    if (rc == EXC_ERROR) {
-        errno = 0;
-        die("out of memory converting report \"%s\"", r->name);
-    }
 
     if (rc == EXC_BAD) {
         res = exc_result(conv);
@@ -576,10 +505,10 @@ main(int argc, char **argv)
     copt.max_report_size = (uint64_t) 1024 << 20;
     copt.max_columns = 2048;
 
-    while ((c = getopt(argc, argv, "l:m:c:C:R:DP")) != -1) {
+    while ((c = getopt(argc, argv, "l:m:c:C:R:DT")) != -1) {
         switch (c) {
-        case 'P':
-            parallel = 1;
+        case 'T':
+            no_thread = 1;
             break;
         case 'D':
             printf("%zu %zu\n", copt.max_cell, copt.max_row);
@@ -621,9 +550,8 @@ main(int argc, char **argv)
     }
 
     buf = malloc(CHUNK);
-    sj.buf = malloc(CHUNK);
     tmp = malloc(strlen(path) + sizeof(".tmp"));
-    if (buf == NULL || sj.buf == NULL || tmp == NULL) {
+    if (buf == NULL || tmp == NULL) {
         errno = 0;
         die("%s", "out of memory");
     }
@@ -639,6 +567,13 @@ main(int argc, char **argv)
     if (zip == NULL) {
         errno = 0;
         die("%s", "out of memory");
+    }
+
+    if (!no_thread) {
+        errno = exz_thread(zip, EXZ_THREAD_BATCH);
+        if (errno) {
+            die("%s", "exz_thread() failed");
+        }
     }
 
     for (i = 0; i < nreports; i++) {
@@ -667,11 +602,10 @@ main(int argc, char **argv)
 
     peak = status_kb("VmHWM");
 
-    fprintf(stderr, "reports=%zu copy_s=%.3f scan_s=%.3f emit_s=%.3f "
-            "finish_s=%.3f fsync_s=%.3f total_s=%.3f idle_rss_kb=%ld "
-            "peak_rss_kb=%ld zip_bytes=%llu\n", nreports, t_copy, t_scan,
-            t_emit, t2 - t1, t3 - t2, t3 - t0, idle, peak,
-            (unsigned long long) exz_offset(zip));
+    fprintf(stderr, "reports=%zu copy_s=%.3f emit_s=%.3f finish_s=%.3f "
+            "fsync_s=%.3f total_s=%.3f idle_rss_kb=%ld peak_rss_kb=%ld "
+            "zip_bytes=%llu\n", nreports, t_copy, t_emit, t2 - t1, t3 - t2,
+            t3 - t0, idle, peak, (unsigned long long) exz_offset(zip));
 
     exz_destroy(zip);
 
@@ -681,14 +615,13 @@ main(int argc, char **argv)
 
     free(reports);
     free(buf);
-    free(sj.buf);
     free(tmp);
 
     return 0;
 
 usage:
 
-    fprintf(stderr, "usage: exportgen [-P] [-l level] [-m max_report_size] "
+    fprintf(stderr, "usage: exportgen [-T] [-l level] [-m max_report_size] "
             "[-c max_columns] [-C max_cell] [-R max_row] RUN OUT.zip\n"
             "       exportgen -D\n");
 
