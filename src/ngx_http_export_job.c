@@ -206,13 +206,16 @@ ngx_http_export_reap(ngx_http_export_zone_t *zone, ngx_log_t *log)
     u_char                   id[NGX_HTTP_EXPORT_UUID_LEN];
     u_char                   ref[NGX_HTTP_EXPORT_UUID_LEN];
     time_t                   now;
-    ngx_pid_t                pid;
-    ngx_uint_t               attempts, failed;
+    ngx_pid_t                pid, pids[8];
+    ngx_uint_t               attempts, failed, dead, gone[8], i, n;
     ngx_queue_t             *q, *next;
     ngx_http_export_task_t  *task;
 
     static u_char  msg[] = "the nginx worker generating the export died "
                            "on every attempt";
+
+    /* one kill(pid, 0) per worker in a pass, not one per job */
+    n = 0;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -223,9 +226,30 @@ ngx_http_export_reap(ngx_http_export_zone_t *zone, ngx_log_t *log)
         next = ngx_queue_next(q);
         task = ngx_queue_data(q, ngx_http_export_task_t, waiting);
 
-        if (task->pid == ngx_pid
-            || kill(task->pid, 0) == 0 || ngx_errno != NGX_ESRCH)
-        {
+        if (task->pid == ngx_pid) {
+            continue;
+        }
+
+        for (i = 0; i < n; i++) {
+            if (pids[i] == task->pid) {
+                break;
+            }
+        }
+
+        if (i < n) {
+            dead = gone[i];
+
+        } else {
+            dead = (kill(task->pid, 0) == -1 && ngx_errno == NGX_ESRCH);
+
+            if (n < sizeof(pids) / sizeof(pids[0])) {
+                pids[n] = task->pid;
+                gone[n] = dead;
+                n++;
+            }
+        }
+
+        if (!dead) {
             continue;
         }
 
@@ -386,6 +410,35 @@ ngx_http_export_job_thread(void *data, ngx_log_t *log)
     ngx_int_t                rc;
     ngx_uint_t               attempt;
     ngx_http_export_task_t  *task;
+#if (NGX_LINUX)
+    struct sched_param       sp;
+
+    static __thread ngx_uint_t  lowered;
+
+    /*
+     * Generation yields to the event loops: the first job a pool thread
+     * runs moves the thread (on Linux, only this thread) to SCHED_IDLE,
+     * or, where that is refused, to nice 19.
+     */
+
+    if (!lowered) {
+        lowered = 1;
+
+        ngx_memzero(&sp, sizeof(struct sched_param));
+
+        if (sched_setscheduler(0, SCHED_IDLE, &sp) == -1) {
+            ngx_log_error(NGX_LOG_WARN, log, ngx_errno,
+                          "export: sched_setscheduler(SCHED_IDLE) of a "
+                          "generation thread failed; it runs at nice 19");
+
+            if (setpriority(PRIO_PROCESS, 0, 19) == -1) {
+                ngx_log_error(NGX_LOG_WARN, log, ngx_errno,
+                              "export: setpriority(19) of a generation "
+                              "thread failed");
+            }
+        }
+    }
+#endif
 
     task = job->task;
 
