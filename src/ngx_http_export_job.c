@@ -410,35 +410,6 @@ ngx_http_export_job_thread(void *data, ngx_log_t *log)
     ngx_int_t                rc;
     ngx_uint_t               attempt;
     ngx_http_export_task_t  *task;
-#if (NGX_LINUX)
-    struct sched_param       sp;
-
-    static __thread ngx_uint_t  lowered;
-
-    /*
-     * Generation yields to the event loops: the first job a pool thread
-     * runs moves the thread (on Linux, only this thread) to SCHED_IDLE,
-     * or, where that is refused, to nice 19.
-     */
-
-    if (!lowered) {
-        lowered = 1;
-
-        ngx_memzero(&sp, sizeof(struct sched_param));
-
-        if (sched_setscheduler(0, SCHED_IDLE, &sp) == -1) {
-            ngx_log_error(NGX_LOG_WARN, log, ngx_errno,
-                          "export: sched_setscheduler(SCHED_IDLE) of a "
-                          "generation thread failed; it runs at nice 19");
-
-            if (setpriority(PRIO_PROCESS, 0, 19) == -1) {
-                ngx_log_error(NGX_LOG_WARN, log, ngx_errno,
-                              "export: setpriority(19) of a generation "
-                              "thread failed");
-            }
-        }
-    }
-#endif
 
     task = job->task;
 
