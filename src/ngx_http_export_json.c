@@ -18,7 +18,6 @@
 
 
 #define NGX_HTTP_EXPORT_BODY_SIZE   1024
-#define NGX_HTTP_EXPORT_RFC3339_LEN  (sizeof("1970-01-01T00:00:00Z") - 1)
 #define NGX_HTTP_EXPORT_YAJL_HEADER  ngx_align(sizeof(size_t), NGX_ALIGNMENT)
 
 
@@ -43,10 +42,8 @@ static void ngx_http_export_gen_print(void *ctx, const char *str,
     size_t len);
 static ngx_int_t ngx_http_export_send_gen(ngx_http_request_t *r,
     yajl_gen g, ngx_http_export_body_t *body, ngx_uint_t status);
-static size_t ngx_http_export_json_len(u_char *src, size_t len);
-static u_char *ngx_http_export_json_str(u_char *p, u_char *src, size_t len);
-static ngx_int_t ngx_http_export_send_json(ngx_http_request_t *r,
-    ngx_chain_t *out, off_t size, ngx_uint_t status);
+static void ngx_http_export_gen_time(yajl_gen g, time_t t);
+static void ngx_http_export_gen_uuid(yajl_gen g, u_char *bin);
 
 
 static const char  *ngx_http_export_states[] = {
@@ -69,8 +66,6 @@ ngx_http_export_state_name(ngx_uint_t state)
 }
 
 
-/* 2026-11-22T16:00:00Z; ngx_gmtime() keeps the year within 4 digits */
-
 u_char *
 ngx_http_export_rfc3339(u_char *p, time_t t)
 {
@@ -78,95 +73,59 @@ ngx_http_export_rfc3339(u_char *p, time_t t)
 
     ngx_gmtime(t, &tm);
 
-    *p++ = (u_char) ('0' + tm.ngx_tm_year / 1000);
-    *p++ = (u_char) ('0' + tm.ngx_tm_year / 100 % 10);
-    *p++ = (u_char) ('0' + tm.ngx_tm_year / 10 % 10);
-    *p++ = (u_char) ('0' + tm.ngx_tm_year % 10);
-    *p++ = '-';
-    *p++ = (u_char) ('0' + tm.ngx_tm_mon / 10);
-    *p++ = (u_char) ('0' + tm.ngx_tm_mon % 10);
-    *p++ = '-';
-    *p++ = (u_char) ('0' + tm.ngx_tm_mday / 10);
-    *p++ = (u_char) ('0' + tm.ngx_tm_mday % 10);
-    *p++ = 'T';
-    *p++ = (u_char) ('0' + tm.ngx_tm_hour / 10);
-    *p++ = (u_char) ('0' + tm.ngx_tm_hour % 10);
-    *p++ = ':';
-    *p++ = (u_char) ('0' + tm.ngx_tm_min / 10);
-    *p++ = (u_char) ('0' + tm.ngx_tm_min % 10);
-    *p++ = ':';
-    *p++ = (u_char) ('0' + tm.ngx_tm_sec / 10);
-    *p++ = (u_char) ('0' + tm.ngx_tm_sec % 10);
-    *p++ = 'Z';
-
-    return p;
+    return ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02dZ",
+                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
 }
 
 
-/* a JSON string: its length once escaped, with the quotes; and the text */
-
-static size_t
-ngx_http_export_json_len(u_char *src, size_t len)
+static void
+ngx_http_export_gen_time(yajl_gen g, time_t t)
 {
-    return len + 2 + ngx_escape_json(NULL, src, len);
+    u_char  buf[sizeof("2026-11-22T16:00:00Z")], *p;
+
+    p = ngx_http_export_rfc3339(buf, t);
+
+    yajl_gen_string(g, buf, p - buf);
 }
 
 
-static u_char *
-ngx_http_export_json_str(u_char *p, u_char *src, size_t len)
+static void
+ngx_http_export_gen_uuid(yajl_gen g, u_char *bin)
 {
-    *p++ = '"';
-    p = (u_char *) ngx_escape_json(p, src, len);
-    *p++ = '"';
+    u_char  buf[NGX_HTTP_EXPORT_UUID_LEN];
 
-    return p;
+    ngx_http_export_uuid_text(buf, bin);
+
+    yajl_gen_string(g, buf, NGX_HTTP_EXPORT_UUID_LEN);
 }
 
-
-/*
- * ExportTaskRest.  Its fields are known ahead, so the text is written
- * straight into one buffer of the exact size: the status GET is the
- * request clients repeat most.  Strings that come from outside (the link,
- * report names, messages) are escaped as yajl would.
- */
 
 ngx_int_t
 ngx_http_export_send_task(ngx_http_request_t *r,
     ngx_http_export_snapshot_t *snap, ngx_uint_t status)
 {
-    u_char                     *p;
-    size_t                      len;
+    u_char                      num[NGX_OFF_T_LEN + 8], *p;
     time_t                      expires;
-    ngx_buf_t                  *b;
-    ngx_str_t                   url, error, name, reason;
-    ngx_uint_t                  i, completed, failed;
-    ngx_chain_t                 out;
-    const char                 *state;
+    yajl_gen                    g;
+    ngx_str_t                   url;
+    ngx_int_t                   rc;
+    ngx_uint_t                  i;
     ngx_http_export_ctx_t      *ctx;
+    ngx_http_export_body_t      body;
     ngx_http_export_warning_t  *w;
-
-    static ngx_str_t  remediation = ngx_string(
-        "Check that the run's reports are readable and the export store "
-        "has room, then start the export again; report the referenceToken "
-        "if it fails again.");
-
-    static ngx_str_t  no_error = ngx_string(
-        "the export failed; error.log has the cause");
 
     ctx = ngx_http_export_get_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    completed = (snap->state == NGX_HTTP_EXPORT_COMPLETED);
-    failed = (snap->state == NGX_HTTP_EXPORT_FAILED);
-
     ngx_http_export_uuid_text(ctx->id, snap->id);
     ctx->has_id = 1;
     ctx->state = snap->state;
     ctx->has_state = 1;
 
-    if (failed) {
+    if (snap->state == NGX_HTTP_EXPORT_FAILED) {
         ngx_http_export_uuid_text(ctx->ref, snap->ref);
         ctx->has_ref = 1;
     }
@@ -174,158 +133,119 @@ ngx_http_export_send_task(ngx_http_request_t *r,
     ngx_str_null(&url);
     expires = 0;
 
-    if (completed) {
-        if (ngx_http_export_link_sign(r, snap, &url, &expires) != NGX_OK) {
+    if (snap->state == NGX_HTTP_EXPORT_COMPLETED) {
+        rc = ngx_http_export_link_sign(r, snap, &url, &expires);
+        if (rc != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
 
-    /* the zone may have had no room for the text; error.log has it */
-    error = snap->error.len ? snap->error : no_error;
-
-    state = ngx_http_export_state_name(snap->state);
-
-    len = sizeof("{\"status\":\"\",\"progress\":.,\"startTimestamp\":\"\","
-                 "\"endTimestamp\":,\"id\":\"\",\"runId\":\"\","
-                 "\"warnings\":[]}\n") - 1
-          + ngx_strlen(state) + NGX_INT_T_LEN + 2
-          + 2 * (NGX_HTTP_EXPORT_RFC3339_LEN + 2)
-          + 2 * NGX_HTTP_EXPORT_UUID_LEN;
-
-    if (completed) {
-        len += sizeof(",\"downloadUrl\":,\"downloadUrlExpiresAt\":\"\","
-                      "\"size\":") - 1
-               + ngx_http_export_json_len(url.data, url.len)
-               + NGX_HTTP_EXPORT_RFC3339_LEN + NGX_OFF_T_LEN;
+    g = ngx_http_export_gen_alloc(r, &body);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (failed) {
-        len += sizeof(",\"error\":{\"message\":,\"remediationMessage\":,"
-                      "\"referenceToken\":\"\"}") - 1
-               + ngx_http_export_json_len(error.data, error.len)
-               + ngx_http_export_json_len(remediation.data,
-                                          remediation.len)
-               + NGX_HTTP_EXPORT_UUID_LEN;
+    yajl_gen_map_open(g);
+
+    ngx_http_export_gen_key(g, "status");
+    ngx_http_export_gen_cstr(g, ngx_http_export_state_name(snap->state));
+
+    /* the number text is ours: yajl would print 0.1 as 0.1000000000000000055 */
+
+    ngx_http_export_gen_key(g, "progress");
+    p = ngx_sprintf(num, "%ui.%02ui", snap->progress / 100,
+                    snap->progress % 100);
+    if (p[-1] == '0') {
+        p--;
     }
+    yajl_gen_number(g, (const char *) num, p - num);
+
+    ngx_http_export_gen_key(g, "startTimestamp");
+    ngx_http_export_gen_time(g, snap->created);
+
+    ngx_http_export_gen_key(g, "endTimestamp");
+    if (ngx_http_export_finished(snap->state)) {
+        ngx_http_export_gen_time(g, snap->finished);
+
+    } else {
+        yajl_gen_null(g);
+    }
+
+    ngx_http_export_gen_key(g, "id");
+    ngx_http_export_gen_uuid(g, snap->id);
+
+    ngx_http_export_gen_key(g, "runId");
+    ngx_http_export_gen_uuid(g, snap->run);
+
+    if (snap->state == NGX_HTTP_EXPORT_COMPLETED) {
+        ngx_http_export_gen_key(g, "downloadUrl");
+        yajl_gen_string(g, url.data, url.len);
+
+        ngx_http_export_gen_key(g, "downloadUrlExpiresAt");
+        ngx_http_export_gen_time(g, expires);
+
+        ngx_http_export_gen_key(g, "size");
+        p = ngx_sprintf(num, "%O", snap->size);
+        yajl_gen_number(g, (const char *) num, p - num);
+    }
+
+    if (snap->state == NGX_HTTP_EXPORT_FAILED) {
+        ngx_http_export_gen_key(g, "error");
+        yajl_gen_map_open(g);
+
+        ngx_http_export_gen_key(g, "message");
+        if (snap->error.len) {
+            yajl_gen_string(g, snap->error.data, snap->error.len);
+
+        } else {
+            /* the zone had no room for the text; error.log has it */
+            ngx_http_export_gen_cstr(g, "the export failed; error.log "
+                                        "has the cause");
+        }
+
+        ngx_http_export_gen_key(g, "remediationMessage");
+        ngx_http_export_gen_cstr(g,
+            "Check that the run's reports are readable and the export "
+            "store has room, then start the export again; report the "
+            "referenceToken if it fails again.");
+
+        ngx_http_export_gen_key(g, "referenceToken");
+        ngx_http_export_gen_uuid(g, snap->ref);
+
+        yajl_gen_map_close(g);
+    }
+
+    ngx_http_export_gen_key(g, "warnings");
+    yajl_gen_array_open(g);
 
     w = snap->warnings;
 
     for (i = 0; i < snap->nkept; i++) {
-        len += sizeof(",{\"report\":,\"message\":,\"offset\":}") - 1
-               + ngx_http_export_json_len(w[i].report,
-                     ngx_strnlen(w[i].report, NGX_HTTP_EXPORT_WARN_REPORT))
-               + ngx_http_export_json_len(w[i].reason,
-                     ngx_strnlen(w[i].reason, NGX_HTTP_EXPORT_WARN_REASON))
-               + NGX_INT64_LEN;
+        yajl_gen_map_open(g);
+
+        ngx_http_export_gen_key(g, "report");
+        ngx_http_export_gen_cstr(g, (char *) w[i].report);
+
+        ngx_http_export_gen_key(g, "message");
+        ngx_http_export_gen_cstr(g, (char *) w[i].reason);
+
+        ngx_http_export_gen_key(g, "offset");
+        p = ngx_sprintf(num, "%uL", w[i].offset);
+        yajl_gen_number(g, (const char *) num, p - num);
+
+        yajl_gen_map_close(g);
     }
+
+    yajl_gen_array_close(g);
 
     if (snap->nwarnings > snap->nkept) {
-        len += sizeof(",\"warningsOmitted\":") - 1 + NGX_INT_T_LEN;
+        ngx_http_export_gen_key(g, "warningsOmitted");
+        yajl_gen_integer(g, snap->nwarnings - snap->nkept);
     }
 
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    yajl_gen_map_close(g);
 
-    p = b->last;
-
-    p = ngx_cpymem(p, "{\"status\":\"", sizeof("{\"status\":\"") - 1);
-    p = ngx_cpymem(p, state, ngx_strlen(state));
-
-    /* 12.5 and 100.0, not 12.50 or 100 */
-
-    p = ngx_sprintf(p, "\",\"progress\":%ui.%02ui",
-                    snap->progress / 100, snap->progress % 100);
-    if (p[-1] == '0') {
-        p--;
-    }
-
-    p = ngx_cpymem(p, ",\"startTimestamp\":\"",
-                   sizeof(",\"startTimestamp\":\"") - 1);
-    p = ngx_http_export_rfc3339(p, snap->created);
-
-    if (ngx_http_export_finished(snap->state)) {
-        p = ngx_cpymem(p, "\",\"endTimestamp\":\"",
-                       sizeof("\",\"endTimestamp\":\"") - 1);
-        p = ngx_http_export_rfc3339(p, snap->finished);
-        *p++ = '"';
-
-    } else {
-        p = ngx_cpymem(p, "\",\"endTimestamp\":null",
-                       sizeof("\",\"endTimestamp\":null") - 1);
-    }
-
-    p = ngx_cpymem(p, ",\"id\":\"", sizeof(",\"id\":\"") - 1);
-    p = ngx_cpymem(p, ctx->id, NGX_HTTP_EXPORT_UUID_LEN);
-
-    p = ngx_cpymem(p, "\",\"runId\":\"", sizeof("\",\"runId\":\"") - 1);
-    p = ngx_http_export_uuid_text(p, snap->run);
-    *p++ = '"';
-
-    if (completed) {
-        p = ngx_cpymem(p, ",\"downloadUrl\":", sizeof(",\"downloadUrl\":") - 1);
-        p = ngx_http_export_json_str(p, url.data, url.len);
-
-        p = ngx_cpymem(p, ",\"downloadUrlExpiresAt\":\"",
-                       sizeof(",\"downloadUrlExpiresAt\":\"") - 1);
-        p = ngx_http_export_rfc3339(p, expires);
-
-        p = ngx_sprintf(p, "\",\"size\":%O", snap->size);
-    }
-
-    if (failed) {
-        p = ngx_cpymem(p, ",\"error\":{\"message\":",
-                       sizeof(",\"error\":{\"message\":") - 1);
-        p = ngx_http_export_json_str(p, error.data, error.len);
-
-        p = ngx_cpymem(p, ",\"remediationMessage\":",
-                       sizeof(",\"remediationMessage\":") - 1);
-        p = ngx_http_export_json_str(p, remediation.data, remediation.len);
-
-        p = ngx_cpymem(p, ",\"referenceToken\":\"",
-                       sizeof(",\"referenceToken\":\"") - 1);
-        p = ngx_cpymem(p, ctx->ref, NGX_HTTP_EXPORT_UUID_LEN);
-        p = ngx_cpymem(p, "\"}", 2);
-    }
-
-    p = ngx_cpymem(p, ",\"warnings\":[", sizeof(",\"warnings\":[") - 1);
-
-    for (i = 0; i < snap->nkept; i++) {
-        name.data = w[i].report;
-        name.len = ngx_strnlen(w[i].report, NGX_HTTP_EXPORT_WARN_REPORT);
-        reason.data = w[i].reason;
-        reason.len = ngx_strnlen(w[i].reason, NGX_HTTP_EXPORT_WARN_REASON);
-
-        if (i) {
-            *p++ = ',';
-        }
-
-        p = ngx_cpymem(p, "{\"report\":", sizeof("{\"report\":") - 1);
-        p = ngx_http_export_json_str(p, name.data, name.len);
-        p = ngx_cpymem(p, ",\"message\":", sizeof(",\"message\":") - 1);
-        p = ngx_http_export_json_str(p, reason.data, reason.len);
-        p = ngx_sprintf(p, ",\"offset\":%uL}", w[i].offset);
-    }
-
-    *p++ = ']';
-
-    if (snap->nwarnings > snap->nkept) {
-        p = ngx_sprintf(p, ",\"warningsOmitted\":%ui",
-                        snap->nwarnings - snap->nkept);
-    }
-
-    *p++ = '}';
-    *p++ = LF;
-
-    b->last = p;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_export_send_json(r, &out, b->last - b->pos, status);
+    return ngx_http_export_send_gen(r, g, &body, status);
 }
 
 
@@ -593,6 +513,7 @@ static ngx_int_t
 ngx_http_export_send_gen(ngx_http_request_t *r, yajl_gen g,
     ngx_http_export_body_t *body, ngx_uint_t status)
 {
+    ngx_int_t   rc;
     ngx_buf_t  *b;
 
     ngx_http_export_gen_print(body, "\n", 1);
@@ -607,18 +528,8 @@ ngx_http_export_send_gen(ngx_http_request_t *r, yajl_gen g,
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
-    return ngx_http_export_send_json(r, body->out, body->size, status);
-}
-
-
-static ngx_int_t
-ngx_http_export_send_json(ngx_http_request_t *r, ngx_chain_t *out,
-    off_t size, ngx_uint_t status)
-{
-    ngx_int_t  rc;
-
     r->headers_out.status = status;
-    r->headers_out.content_length_n = size;
+    r->headers_out.content_length_n = body->size;
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
@@ -633,5 +544,5 @@ ngx_http_export_send_json(ngx_http_request_t *r, ngx_chain_t *out,
         return rc;
     }
 
-    return ngx_http_output_filter(r, out);
+    return ngx_http_output_filter(r, body->out);
 }
