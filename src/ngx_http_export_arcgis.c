@@ -664,7 +664,7 @@ ngx_http_export_arcgis_send(ngx_http_request_t *r, ngx_uint_t f,
         return ngx_http_export_send_html_gen(r, status, title, g);
     }
 
-    return ngx_http_export_send_gen(r, g, status);
+    return ngx_http_export_send_yajl(r, g, status);
 }
 
 

@@ -38,10 +38,18 @@ static void ngx_http_export_wake(ngx_http_export_ctx_t *ctx);
 static void ngx_http_export_wait_cleanup(void *data);
 
 
+/* a zone of parked requests, and its version at the last look */
+typedef struct {
+    ngx_http_export_zone_t     *zone;
+    ngx_atomic_uint_t           version;
+} ngx_http_export_wait_zone_t;
+
+
 /* parked ?wait=N requests of this worker, and the one timer that looks */
 static ngx_queue_t       ngx_http_export_waiters;
 static ngx_event_t       ngx_http_export_wait_ev;
 static ngx_connection_t  ngx_http_export_wait_dummy;  /* timers log ev->data */
+static ngx_array_t      *ngx_http_export_wait_zones;
 
 
 /*
@@ -811,7 +819,40 @@ static ngx_int_t
 ngx_http_export_park(ngx_http_request_t *r, ngx_http_export_ctx_t *ctx,
     ngx_http_export_zone_t *zone, time_t wait)
 {
-    ngx_pool_cleanup_t  *cln;
+    ngx_uint_t                    i;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_export_wait_zone_t  *wz;
+
+    /*
+     * The zone's version is remembered at its first parked request: a
+     * change since then is a change the next look must see.
+     */
+
+    if (ngx_http_export_wait_zones == NULL) {
+        ngx_http_export_wait_zones = ngx_array_create(ngx_cycle->pool, 4,
+                                         sizeof(ngx_http_export_wait_zone_t));
+        if (ngx_http_export_wait_zones == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    wz = ngx_http_export_wait_zones->elts;
+
+    for (i = 0; i < ngx_http_export_wait_zones->nelts; i++) {
+        if (wz[i].zone == zone) {
+            break;
+        }
+    }
+
+    if (i == ngx_http_export_wait_zones->nelts) {
+        wz = ngx_array_push(ngx_http_export_wait_zones);
+        if (wz == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        wz->zone = zone;
+        wz->version = zone->sh->version;
+    }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
@@ -854,14 +895,39 @@ ngx_http_export_park(ngx_http_request_t *r, ngx_http_export_ctx_t *ctx,
 }
 
 
+/*
+ * A look costs a few words while no zone changed: the parked requests
+ * are walked only when the version of a zone moved since the last look
+ * (their own deadline timers fire regardless).
+ */
+
 static void
 ngx_http_export_wait_tick(ngx_event_t *ev)
 {
-    ngx_uint_t               state, gone;
-    ngx_queue_t             *q, *next;
-    ngx_http_export_ctx_t   *ctx;
-    ngx_http_export_zone_t  *zone;
-    ngx_http_export_task_t  *task;
+    ngx_uint_t                    i, state, gone, changed;
+    ngx_queue_t                  *q, *next;
+    ngx_atomic_uint_t             version;
+    ngx_http_export_ctx_t        *ctx;
+    ngx_http_export_zone_t       *zone;
+    ngx_http_export_task_t       *task;
+    ngx_http_export_wait_zone_t  *wz;
+
+    changed = ngx_exiting;
+
+    wz = ngx_http_export_wait_zones->elts;
+
+    for (i = 0; i < ngx_http_export_wait_zones->nelts; i++) {
+        version = wz[i].zone->sh->version;
+
+        if (wz[i].version != version) {
+            wz[i].version = version;
+            changed = 1;
+        }
+    }
+
+    if (!changed) {
+        goto next;
+    }
 
     for (q = ngx_queue_head(&ngx_http_export_waiters);
          q != ngx_queue_sentinel(&ngx_http_export_waiters);
@@ -889,6 +955,8 @@ ngx_http_export_wait_tick(ngx_event_t *ev)
             ngx_http_export_wake(ctx);
         }
     }
+
+next:
 
     if (!ngx_queue_empty(&ngx_http_export_waiters)) {
         ngx_add_timer(ev, NGX_HTTP_EXPORT_WAIT_TICK);

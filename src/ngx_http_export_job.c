@@ -262,13 +262,16 @@ ngx_http_export_reap(ngx_http_export_zone_t *zone, ngx_log_t *log)
     u_char                   ref[NGX_HTTP_EXPORT_UUID_LEN];
     size_t                   run_len;
     time_t                   now;
-    ngx_pid_t                pid;
-    ngx_uint_t               attempts, failed;
+    ngx_pid_t                pid, pids[8];
+    ngx_uint_t               attempts, failed, dead, gone[8], i, n;
     ngx_queue_t             *q, *next;
     ngx_http_export_task_t  *task;
 
     static u_char  msg[] = "the nginx worker generating the export died "
                            "on every attempt";
+
+    /* one kill(pid, 0) per worker in a pass, not one per job */
+    n = 0;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -279,9 +282,30 @@ ngx_http_export_reap(ngx_http_export_zone_t *zone, ngx_log_t *log)
         next = ngx_queue_next(q);
         task = ngx_queue_data(q, ngx_http_export_task_t, waiting);
 
-        if (task->pid == ngx_pid
-            || kill(task->pid, 0) == 0 || ngx_errno != NGX_ESRCH)
-        {
+        if (task->pid == ngx_pid) {
+            continue;
+        }
+
+        for (i = 0; i < n; i++) {
+            if (pids[i] == task->pid) {
+                break;
+            }
+        }
+
+        if (i < n) {
+            dead = gone[i];
+
+        } else {
+            dead = (kill(task->pid, 0) == -1 && ngx_errno == NGX_ESRCH);
+
+            if (n < sizeof(pids) / sizeof(pids[0])) {
+                pids[n] = task->pid;
+                gone[n] = dead;
+                n++;
+            }
+        }
+
+        if (!dead) {
             continue;
         }
 

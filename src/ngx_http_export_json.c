@@ -17,6 +17,31 @@
     yajl_gen_string(g, (const unsigned char *) s, ngx_strlen(s))
 
 
+#define NGX_HTTP_EXPORT_BODY_SIZE   1024
+#define NGX_HTTP_EXPORT_YAJL_HEADER  ngx_align(sizeof(size_t), NGX_ALIGNMENT)
+
+
+/* a body being generated: yajl prints into buffers of the request pool */
+typedef struct {
+    ngx_pool_t                 *pool;
+    ngx_chain_t                *out;
+    ngx_chain_t               **last;
+    ngx_buf_t                  *buf;
+    off_t                       size;
+    ngx_uint_t                  failed;
+} ngx_http_export_body_t;
+
+
+static yajl_gen ngx_http_export_gen_alloc(ngx_http_request_t *r,
+    ngx_http_export_body_t *body);
+static void *ngx_http_export_yajl_malloc(void *ctx, size_t size);
+static void *ngx_http_export_yajl_realloc(void *ctx, void *ptr,
+    size_t size);
+static void ngx_http_export_yajl_free(void *ctx, void *ptr);
+static void ngx_http_export_gen_print(void *ctx, const char *str,
+    size_t len);
+static ngx_int_t ngx_http_export_send_gen(ngx_http_request_t *r,
+    yajl_gen g, ngx_http_export_body_t *body, ngx_uint_t status);
 static void ngx_http_export_gen_time(yajl_gen g, time_t t);
 static void ngx_http_export_gen_uuid(yajl_gen g, u_char *bin);
 
@@ -87,6 +112,7 @@ ngx_http_export_send_task(ngx_http_request_t *r,
     ngx_int_t                   rc;
     ngx_uint_t                  i;
     ngx_http_export_ctx_t      *ctx;
+    ngx_http_export_body_t      body;
     ngx_http_export_warning_t  *w;
 
     ctx = ngx_http_export_get_ctx(r);
@@ -114,7 +140,7 @@ ngx_http_export_send_task(ngx_http_request_t *r,
         }
     }
 
-    g = yajl_gen_alloc(NULL);
+    g = ngx_http_export_gen_alloc(r, &body);
     if (g == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -219,7 +245,7 @@ ngx_http_export_send_task(ngx_http_request_t *r,
 
     yajl_gen_map_close(g);
 
-    return ngx_http_export_send_gen(r, g, status);
+    return ngx_http_export_send_gen(r, g, &body, status);
 }
 
 
@@ -260,6 +286,7 @@ ngx_http_export_send_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_uint_t              i, level;
     ngx_table_elt_t        *h;
     ngx_http_export_ctx_t  *ctx;
+    ngx_http_export_body_t  body;
 
     ctx = ngx_http_export_get_ctx(r);
     if (ctx == NULL) {
@@ -294,7 +321,7 @@ ngx_http_export_send_error(ngx_http_request_t *r, ngx_uint_t status,
                        - h->value.data;
     }
 
-    g = yajl_gen_alloc(NULL);
+    g = ngx_http_export_gen_alloc(r, &body);
     if (g == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -335,12 +362,200 @@ ngx_http_export_send_error(ngx_http_request_t *r, ngx_uint_t status,
 
     yajl_gen_map_close(g);
 
-    return ngx_http_export_send_gen(r, g, status);
+    return ngx_http_export_send_gen(r, g, &body, status);
 }
 
 
+/*
+ * yajl allocates from the request pool and prints straight into the
+ * body's buffers: no malloc() per answer and no copy of the text.
+ */
+
+static yajl_gen
+ngx_http_export_gen_alloc(ngx_http_request_t *r, ngx_http_export_body_t *body)
+{
+    yajl_gen          g;
+    yajl_alloc_funcs  funcs;
+
+    body->pool = r->pool;
+    body->out = NULL;
+    body->last = &body->out;
+    body->buf = NULL;
+    body->size = 0;
+    body->failed = 0;
+
+    funcs.malloc = ngx_http_export_yajl_malloc;
+    funcs.realloc = ngx_http_export_yajl_realloc;
+    funcs.free = ngx_http_export_yajl_free;
+    funcs.ctx = r->pool;
+
+    g = yajl_gen_alloc(&funcs);
+    if (g == NULL) {
+        return NULL;
+    }
+
+    if (!yajl_gen_config(g, yajl_gen_print_callback,
+                         ngx_http_export_gen_print, body))
+    {
+        yajl_gen_free(g);
+        return NULL;
+    }
+
+    return g;
+}
+
+
+/* each block keeps its size before it, for realloc */
+
+static void *
+ngx_http_export_yajl_malloc(void *ctx, size_t size)
+{
+    u_char  *p;
+
+    p = ngx_palloc(ctx, NGX_HTTP_EXPORT_YAJL_HEADER + size);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    *(size_t *) p = size;
+
+    return p + NGX_HTTP_EXPORT_YAJL_HEADER;
+}
+
+
+static void *
+ngx_http_export_yajl_realloc(void *ctx, void *ptr, size_t size)
+{
+    u_char  *p;
+    size_t   old;
+
+    if (ptr == NULL) {
+        return ngx_http_export_yajl_malloc(ctx, size);
+    }
+
+    old = *(size_t *) ((u_char *) ptr - NGX_HTTP_EXPORT_YAJL_HEADER);
+
+    if (size <= old) {
+        return ptr;
+    }
+
+    p = ngx_http_export_yajl_malloc(ctx, size);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, ptr, old);
+
+    return p;
+}
+
+
+static void
+ngx_http_export_yajl_free(void *ctx, void *ptr)
+{
+    /* the request pool frees it all */
+}
+
+
+static void
+ngx_http_export_gen_print(void *ctx, const char *str, size_t len)
+{
+    ngx_http_export_body_t *body = ctx;
+
+    size_t        n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (body->failed) {
+        return;
+    }
+
+    body->size += len;
+
+    for ( ;; ) {
+        b = body->buf;
+
+        if (b) {
+            n = ngx_min((size_t) (b->end - b->last), len);
+            b->last = ngx_cpymem(b->last, str, n);
+            str += n;
+            len -= n;
+        }
+
+        if (len == 0) {
+            return;
+        }
+
+        b = ngx_create_temp_buf(body->pool,
+                                ngx_max(len, NGX_HTTP_EXPORT_BODY_SIZE));
+        if (b == NULL) {
+            body->failed = 1;
+            return;
+        }
+
+        cl = ngx_alloc_chain_link(body->pool);
+        if (cl == NULL) {
+            body->failed = 1;
+            return;
+        }
+
+        cl->buf = b;
+        cl->next = NULL;
+
+        *body->last = cl;
+        body->last = &cl->next;
+        body->buf = b;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_export_send_gen(ngx_http_request_t *r, yajl_gen g,
+    ngx_http_export_body_t *body, ngx_uint_t status)
+{
+    ngx_int_t   rc;
+    ngx_buf_t  *b;
+
+    ngx_http_export_gen_print(body, "\n", 1);
+
+    yajl_gen_free(g);
+
+    if (body->failed) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b = body->buf;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = body->size;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (r->method == NGX_HTTP_HEAD) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    return ngx_http_output_filter(r, body->out);
+}
+
+
+/*
+ * The answers of the other API styles: a generator of their own, whose
+ * text is copied into one buffer and freed (ArcGIS's html page reads the
+ * same text back).
+ */
+
 ngx_int_t
-ngx_http_export_send_gen(ngx_http_request_t *r, void *gen,
+ngx_http_export_send_yajl(ngx_http_request_t *r, void *gen,
     ngx_uint_t status)
 {
     yajl_gen  g = gen;
@@ -356,6 +571,8 @@ ngx_http_export_send_gen(ngx_http_request_t *r, void *gen,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* a pretty-printed text ends in a new line already */
+
     b = ngx_create_temp_buf(r->pool, len + 1);
     if (b == NULL) {
         yajl_gen_free(g);
@@ -363,7 +580,10 @@ ngx_http_export_send_gen(ngx_http_request_t *r, void *gen,
     }
 
     b->last = ngx_cpymem(b->last, json, len);
-    *b->last++ = LF;
+
+    if (len == 0 || json[len - 1] != LF) {
+        *b->last++ = LF;
+    }
 
     yajl_gen_free(g);
 

@@ -10,17 +10,31 @@
 
 #include "ngx_http_export_module.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 
 
 #define NGX_HTTP_EXPORT_SIG_LEN        32
+#define NGX_HTTP_EXPORT_MACS           8
 #define NGX_HTTP_EXPORT_WEBADMIT_TTL   29    /* "expiring in under 30 s" */
+
+
+/* a keyed HMAC-SHA256 context, kept by the worker for one link key */
+typedef struct {
+    u_char                     *key;          /* a copy, ngx_alloc()ed */
+    size_t                      key_len;
+    EVP_MAC_CTX                *ctx;
+} ngx_http_export_mac_t;
 
 
 static ngx_int_t ngx_http_export_link_mac(ngx_http_export_zone_t *zone,
     u_char *run, size_t run_len, u_char *id, time_t expires, u_char *mac);
+static ngx_int_t ngx_http_export_hmac(ngx_http_export_zone_t *zone,
+    u_char *msg, size_t len, u_char *mac);
+static ngx_http_export_mac_t *ngx_http_export_hmac_key(u_char *key,
+    size_t key_len);
 static ngx_int_t ngx_http_export_file_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *message,
     const char *remediation);
@@ -35,9 +49,7 @@ ngx_http_export_link_mac(ngx_http_export_zone_t *zone, u_char *run,
 {
     u_char        msg[sizeof("v1\n\n\n") + NGX_HTTP_EXPORT_RUN_MAX
                       + NGX_HTTP_EXPORT_UUID_LEN + NGX_TIME_T_LEN];
-    u_char       *p, *key;
-    size_t        key_len;
-    unsigned int  len;
+    u_char       *p;
 
     p = ngx_cpymem(msg, "v1\n", 3);
     p = ngx_cpymem(p, run, ngx_min(run_len, NGX_HTTP_EXPORT_RUN_MAX));
@@ -45,6 +57,25 @@ ngx_http_export_link_mac(ngx_http_export_zone_t *zone, u_char *run,
     p = ngx_http_export_uuid_text(p, id);
     *p++ = '\n';
     p = ngx_sprintf(p, "%T", expires);
+
+    return ngx_http_export_hmac(zone, msg, p - msg, mac);
+}
+
+
+/*
+ * HMAC-SHA256 of a message with the zone's link key.  OpenSSL's one-shot
+ * HMAC() looks the algorithms up by name and sets up a new context for
+ * every call; a worker instead keeps one context per key, keyed once,
+ * and only re-initialises it for the next message.
+ */
+
+static ngx_int_t
+ngx_http_export_hmac(ngx_http_export_zone_t *zone, u_char *msg, size_t len,
+    u_char *mac)
+{
+    u_char                 *key;
+    size_t                  key_len, n;
+    ngx_http_export_mac_t  *m;
 
     if (zone->link_key.len) {
         key = zone->link_key.data;
@@ -55,15 +86,106 @@ ngx_http_export_link_mac(ngx_http_export_zone_t *zone, u_char *run,
         key_len = sizeof(zone->sh->key);
     }
 
-    len = NGX_HTTP_EXPORT_SIG_LEN;
+    m = ngx_http_export_hmac_key(key, key_len);
+    if (m == NULL) {
+        return NGX_ERROR;
+    }
 
-    if (HMAC(EVP_sha256(), key, (int) key_len, msg, p - msg, mac, &len)
-        == NULL)
+    if (!EVP_MAC_init(m->ctx, NULL, 0, NULL)
+        || !EVP_MAC_update(m->ctx, msg, len)
+        || !EVP_MAC_final(m->ctx, mac, &n, NGX_HTTP_EXPORT_SIG_LEN)
+        || n != NGX_HTTP_EXPORT_SIG_LEN)
     {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "export: HMAC-SHA256 with the export_link_secret key "
+                      "failed");
         return NGX_ERROR;
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The worker's context for a key.  A worker sees one key per zone; a
+ * reload in single-process mode may bring others, so a few are kept, the
+ * oldest given up first.
+ */
+
+static ngx_http_export_mac_t *
+ngx_http_export_hmac_key(u_char *key, size_t key_len)
+{
+    u_char                 *copy;
+    EVP_MAC                *hmac;
+    ngx_uint_t              i;
+    OSSL_PARAM              params[2];
+    EVP_MAC_CTX            *ctx;
+    ngx_http_export_mac_t  *m;
+
+    static ngx_http_export_mac_t  macs[NGX_HTTP_EXPORT_MACS];
+    static ngx_uint_t             next;
+
+    for (i = 0; i < NGX_HTTP_EXPORT_MACS; i++) {
+        m = &macs[i];
+
+        if (m->ctx && m->key_len == key_len
+            && ngx_memcmp(m->key, key, key_len) == 0)
+        {
+            return m;
+        }
+    }
+
+    copy = ngx_alloc(key_len ? key_len : 1, ngx_cycle->log);
+    if (copy == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(copy, key, key_len);
+
+    hmac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
+    if (hmac == NULL) {
+        goto failed;
+    }
+
+    ctx = EVP_MAC_CTX_new(hmac);
+    EVP_MAC_free(hmac);
+
+    if (ctx == NULL) {
+        goto failed;
+    }
+
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                 (char *) "SHA256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+
+    if (!EVP_MAC_init(ctx, copy, key_len, params)) {
+        EVP_MAC_CTX_free(ctx);
+        goto failed;
+    }
+
+    m = &macs[next];
+    next = (next + 1) % NGX_HTTP_EXPORT_MACS;
+
+    if (m->ctx) {
+        EVP_MAC_CTX_free(m->ctx);
+        ngx_free(m->key);
+    }
+
+    m->key = copy;
+    m->key_len = key_len;
+    m->ctx = ctx;
+
+    return m;
+
+failed:
+
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "export: cannot set up HMAC-SHA256 with the "
+                  "export_link_secret key");
+
+    ngx_free(copy);
+
+    return NULL;
 }
 
 

@@ -407,7 +407,7 @@ ngx_int_t ngx_http_export_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, ngx_str_t *message,
     const char *remediation, ngx_str_t *args, ngx_uint_t nargs,
     time_t retry_after);
-ngx_int_t ngx_http_export_send_gen(ngx_http_request_t *r, void *g,
+ngx_int_t ngx_http_export_send_yajl(ngx_http_request_t *r, void *g,
     ngx_uint_t status);
 const char *ngx_http_export_state_name(ngx_uint_t state);
 u_char *ngx_http_export_rfc3339(u_char *p, time_t t);

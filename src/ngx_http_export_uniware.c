@@ -255,7 +255,7 @@ ngx_http_export_uniware_status(ngx_http_request_t *r)
 
     yajl_gen_map_close(g);
 
-    return ngx_http_export_send_gen(r, g, NGX_HTTP_OK);
+    return ngx_http_export_send_yajl(r, g, NGX_HTTP_OK);
 }
 
 
@@ -305,5 +305,5 @@ ngx_http_export_uniware_error(ngx_http_request_t *r, ngx_uint_t status,
     yajl_gen_null(g);
     yajl_gen_map_close(g);
 
-    return ngx_http_export_send_gen(r, g, status);
+    return ngx_http_export_send_yajl(r, g, status);
 }

@@ -1,30 +1,126 @@
 
 /*
- * Small helpers shared by the units: UUIDs (libuuid) and the request
- * context.
+ * Small helpers shared by the units: UUIDs and the request context.
  */
 
 
 #include "ngx_http_export_module.h"
 
+#include <pthread.h>
+#include <sys/random.h>
 #include <uuid/uuid.h>
+
+
+#define NGX_HTTP_EXPORT_RANDOM_BATCH  4096
+
+
+static ngx_int_t ngx_http_export_random(u_char *buf, size_t len);
+
+
+/*
+ * Random bytes for version 4 UUIDs come from a per-process batch that
+ * one getrandom() fills for 256 UUIDs.  The event loop takes almost all
+ * of them; the generation threads (a FAILED task's referenceToken) and
+ * the master (recovery at start) take a few, hence the mutex.  A batch
+ * left by the process that forked this one is never used: ngx_pid tells.
+ */
+
+static pthread_mutex_t  ngx_http_export_random_mutex =
+    PTHREAD_MUTEX_INITIALIZER;
+static u_char           ngx_http_export_random_buf[
+                            NGX_HTTP_EXPORT_RANDOM_BATCH];
+static size_t           ngx_http_export_random_pos =
+                            NGX_HTTP_EXPORT_RANDOM_BATCH;
+static ngx_pid_t        ngx_http_export_random_pid;
+
+
+static ngx_int_t
+ngx_http_export_random(u_char *buf, size_t len)
+{
+    size_t     pos;
+    ssize_t    n;
+    ngx_int_t  rc;
+
+    rc = NGX_OK;
+
+    (void) pthread_mutex_lock(&ngx_http_export_random_mutex);
+
+    pos = ngx_http_export_random_pos;
+
+    if (ngx_http_export_random_pid != ngx_pid
+        || pos + len > NGX_HTTP_EXPORT_RANDOM_BATCH)
+    {
+        for (pos = 0; pos < NGX_HTTP_EXPORT_RANDOM_BATCH; pos += n) {
+            n = getrandom(ngx_http_export_random_buf + pos,
+                          NGX_HTTP_EXPORT_RANDOM_BATCH - pos, 0);
+
+            if (n <= 0) {
+                if (n == -1 && ngx_errno == NGX_EINTR) {
+                    n = 0;
+                    continue;
+                }
+
+                break;
+            }
+        }
+
+        if (pos < NGX_HTTP_EXPORT_RANDOM_BATCH) {
+            ngx_http_export_random_pos = NGX_HTTP_EXPORT_RANDOM_BATCH;
+            rc = NGX_ERROR;
+            goto done;
+        }
+
+        ngx_http_export_random_pid = ngx_pid;
+        pos = 0;
+    }
+
+    ngx_memcpy(buf, ngx_http_export_random_buf + pos, len);
+    ngx_http_export_random_pos = pos + len;
+
+done:
+
+    (void) pthread_mutex_unlock(&ngx_http_export_random_mutex);
+
+    return rc;
+}
 
 
 void
 ngx_http_export_uuid(u_char *bin)
 {
-    uuid_generate_random(bin);
+    if (ngx_http_export_random(bin, 16) != NGX_OK) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, ngx_errno,
+                      "export: getrandom() failed; this UUID comes from "
+                      "libuuid instead");
+
+        uuid_generate_random(bin);
+        return;
+    }
+
+    /* RFC 4122: version 4 (random), variant 10xx */
+
+    bin[6] = (u_char) ((bin[6] & 0x0f) | 0x40);
+    bin[8] = (u_char) ((bin[8] & 0x3f) | 0x80);
 }
 
 
 u_char *
 ngx_http_export_uuid_text(u_char *p, u_char *bin)
 {
-    char  text[NGX_HTTP_EXPORT_UUID_LEN + 1];
+    static u_char  hex[] = "0123456789abcdef";
 
-    uuid_unparse_lower(bin, text);
+    ngx_uint_t  i;
 
-    return ngx_cpymem(p, text, NGX_HTTP_EXPORT_UUID_LEN);
+    for (i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
+            *p++ = '-';
+        }
+
+        *p++ = hex[bin[i] >> 4];
+        *p++ = hex[bin[i] & 0xf];
+    }
+
+    return p;
 }
 
 

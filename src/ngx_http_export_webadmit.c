@@ -158,7 +158,7 @@ ngx_http_export_webadmit_start(ngx_http_request_t *r,
 
     /* a file under way is answered as it is: nothing was created */
 
-    return ngx_http_export_send_gen(r, g, st.existing ? NGX_HTTP_OK
+    return ngx_http_export_send_yajl(r, g, st.existing ? NGX_HTTP_OK
                                                        : NGX_HTTP_CREATED);
 }
 
@@ -225,7 +225,7 @@ ngx_http_export_webadmit_file(ngx_http_request_t *r,
     ngx_http_export_webadmit_gen(r, g, &snap, &href, 1);
     yajl_gen_map_close(g);
 
-    return ngx_http_export_send_gen(r, g, NGX_HTTP_OK);
+    return ngx_http_export_send_yajl(r, g, NGX_HTTP_OK);
 }
 
 
@@ -320,7 +320,7 @@ ngx_http_export_webadmit_message(ngx_http_request_t *r, ngx_uint_t status,
     ngx_http_export_gen_cstr(g, message);
     yajl_gen_map_close(g);
 
-    return ngx_http_export_send_gen(r, g, status);
+    return ngx_http_export_send_yajl(r, g, status);
 }
 
 

@@ -35,7 +35,9 @@
 # Environment:
 #   TEST_NGINX_BINARY  nginx to run (default /usr/sbin/nginx)
 #   EXPORT_MODULE      the module .so (default build/nginx/objs/...)
-#   BENCH_PORT         1996
+#   BENCH_PORT         1996; the script stops when something already
+#                      listens there (with "reuseport", a second server
+#                      would bind as well and take half of the requests)
 #   BENCH_DURATION     seconds per wrk run (10)
 #   BENCH_ROUNDS       A/B alternations per figure (2; BENCH_FULL=1: 3)
 #   BENCH_TASKS        tasks for figure 2 (100000; BENCH_FULL=1: 250000)
@@ -550,6 +552,10 @@ gen_threads_normal() {
 }
 
 # ================================================================ start
+
+if (exec 3<> "/dev/tcp/127.0.0.1/$port") 2> /dev/null; then
+    die "something already listens on 127.0.0.1:$port: set BENCH_PORT"
+fi
 
 write_conf '{}'
 start_nginx
