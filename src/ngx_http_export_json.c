@@ -125,9 +125,10 @@ ngx_http_export_json_str(u_char *p, u_char *src, size_t len)
 
 /*
  * ExportTaskRest.  Its fields are known ahead, so the text is written
- * straight into one buffer of the exact size: the status GET is the
- * request clients repeat most.  Strings that come from outside (the link,
- * report names, messages) are escaped as yajl would.
+ * straight into one buffer sized beforehand (numbers at their longest):
+ * the status GET is the request clients repeat most.  Strings that come
+ * from outside (the link, report names, messages) are escaped as yajl
+ * would.
  */
 
 ngx_int_t
