@@ -31,7 +31,8 @@ static void ngx_http_export_remove_paths(ngx_http_export_zone_t *zone,
     ngx_array_t *paths, ngx_log_t *log);
 
 static ngx_int_t ngx_http_export_park(ngx_http_request_t *r,
-    ngx_http_export_ctx_t *ctx, ngx_http_export_zone_t *zone, time_t wait);
+    ngx_http_export_ctx_t *ctx, ngx_http_export_zone_t *zone, time_t wait,
+    ngx_atomic_uint_t version);
 static void ngx_http_export_wait_tick(ngx_event_t *ev);
 static void ngx_http_export_wait_timeout(ngx_event_t *ev);
 static void ngx_http_export_wake(ngx_http_export_ctx_t *ctx);
@@ -505,6 +506,7 @@ ngx_http_export_get(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
     ngx_http_export_ctx_t *ctx)
 {
     time_t                       wait;
+    ngx_atomic_uint_t            version;
     ngx_str_t                    value, msg;
     ngx_http_export_zone_t      *zone;
     ngx_http_export_task_t      *task;
@@ -541,6 +543,9 @@ ngx_http_export_get(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
         ngx_http_export_task_snapshot(task, &snap, r->pool);
     }
 
+    /* the state seen here: a change after it wakes the request */
+    version = zone->sh->version;
+
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     if (task == NULL) {
@@ -548,7 +553,7 @@ ngx_http_export_get(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
     }
 
     if (wait > 0 && !ngx_http_export_finished(snap.state)) {
-        return ngx_http_export_park(r, ctx, zone, wait);
+        return ngx_http_export_park(r, ctx, zone, wait, version);
     }
 
     return ngx_http_export_send_task(r, &snap, NGX_HTTP_OK);
@@ -817,7 +822,7 @@ ngx_http_export_remove_paths(ngx_http_export_zone_t *zone,
 
 static ngx_int_t
 ngx_http_export_park(ngx_http_request_t *r, ngx_http_export_ctx_t *ctx,
-    ngx_http_export_zone_t *zone, time_t wait)
+    ngx_http_export_zone_t *zone, time_t wait, ngx_atomic_uint_t version)
 {
     ngx_uint_t                    i;
     ngx_pool_cleanup_t           *cln;
@@ -851,7 +856,15 @@ ngx_http_export_park(ngx_http_request_t *r, ngx_http_export_ctx_t *ctx,
         }
 
         wz->zone = zone;
-        wz->version = zone->sh->version;
+        wz->version = version;
+
+    } else {
+        wz = &wz[i];
+    }
+
+    if (wz->version != version) {
+        /* the task may have changed since it was seen: look at once */
+        wz->version = version;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -866,7 +879,7 @@ ngx_http_export_park(ngx_http_request_t *r, ngx_http_export_ctx_t *ctx,
         ngx_queue_init(&ngx_http_export_waiters);
     }
 
-    ctx->wait_version = zone->sh->version;
+    ctx->wait_version = version;
     ctx->waiting = 1;
 
     ngx_queue_insert_tail(&ngx_http_export_waiters, &ctx->wait_queue);
