@@ -62,9 +62,10 @@ typedef int (*exc_write_pt)(void *data, const unsigned char *buf, size_t len);
  * fixed buffers (64 KiB of output, yajl's state).  The defaults bound
  * that at about 7 MiB, for "memory per export stays bounded (a few MiB)":
  * with t/bench/archive.sh, a report that takes every buffer to these
- * limits grows the whole generator (converter, zip writer, zlib, read
- * buffer) by 8 MiB, a realistic report of any size by 1.5 MiB; the
- * former defaults (1 MiB, 16 MiB) let the same worst case take 52 MiB.
+ * limits grows the whole generator (converter, zip writer and the 1 MiB
+ * of its thread's buffers, zlib, read buffer) by 9 MiB, a realistic
+ * report of any size by 2.5 MiB; the former defaults (1 MiB, 16 MiB)
+ * let the same worst case take 52 MiB (without the thread's buffers).
  * See docs/benchmarks.md.
  */
 

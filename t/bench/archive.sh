@@ -7,9 +7,9 @@
 #   BENCH_FULL=1 bash t/bench/archive.sh   ... and 1 GiB
 #
 # `make bench` runs it after `make build`, with TEST_NGINX_BINARY and
-# EXPORT_MODULE set.  The default run takes about 2.5 minutes on the
-# 2-CPU test machine when it is otherwise idle (4.5 under load); with
-# BENCH_FULL=1 about 12 minutes and 5 GB in BENCH_TMP.  Cases: a
+# EXPORT_MODULE set.  The default run takes about 2 minutes on the
+# 2-CPU test machine when it is otherwise idle (3 under load); with
+# BENCH_FULL=1 about 7 minutes and 5 GB in BENCH_TMP.  Cases: a
 # pretty-printed JSON report of 10 MiB and of 100 MiB, an NDJSON report of
 # 100 MiB (compact lines), and with BENCH_FULL=1 a JSON report of 1 GiB
 # (just under, so that the module's default export_max_report_size 1024m
