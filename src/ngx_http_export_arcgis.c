@@ -33,8 +33,6 @@ typedef struct {
 } ngx_http_export_refusal_t;
 
 
-static void ngx_http_export_arcgis_body(ngx_http_request_t *r);
-static ngx_int_t ngx_http_export_arcgis_submit(ngx_http_request_t *r);
 static ngx_int_t ngx_http_export_arcgis_runs(ngx_http_request_t *r,
     ngx_http_export_loc_conf_t *elcf, ngx_str_t *list,
     ngx_http_export_start_t *st, ngx_http_export_refusal_t *no);
@@ -114,25 +112,13 @@ ngx_http_export_arcgis(ngx_http_request_t *r)
         return rc;
     }
 
-    rc = ngx_http_read_client_request_body(r, ngx_http_export_arcgis_body);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    return NGX_DONE;
+    return ngx_http_export_read_then(r);
 }
 
 
-static void
-ngx_http_export_arcgis_body(ngx_http_request_t *r)
-{
-    ngx_http_finalize_request(r, ngx_http_export_internal_error(r,
-                                     ngx_http_export_arcgis_submit(r)));
-}
+/* with the form body read */
 
-
-static ngx_int_t
+ngx_int_t
 ngx_http_export_arcgis_submit(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
@@ -844,8 +830,6 @@ ngx_http_export_send_html(ngx_http_request_t *r, ngx_uint_t status,
 {
     size_t        len;
     ngx_buf_t    *b;
-    ngx_int_t     rc;
-    ngx_chain_t   out;
 
     static u_char  head[] = "<!DOCTYPE html>" CRLF
                             "<html><head><meta charset=\"utf-8\"><title>";
@@ -870,29 +854,8 @@ ngx_http_export_send_html(ngx_http_request_t *r, ngx_uint_t status,
     b->last += ngx_http_export_html_value(b->last, doc);
     b->last = ngx_cpymem(b->last, tail, sizeof(tail) - 1);
 
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "text/html; charset=utf-8");
-    r->headers_out.content_type_len = sizeof("text/html") - 1;
-    r->headers_out.content_type_lowcase = NULL;
-
-    if (r->method == NGX_HTTP_HEAD) {
-        r->header_only = 1;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_export_send_buf(r, b, status, "text/html; charset=utf-8",
+                                    sizeof("text/html") - 1);
 }
 
 

@@ -562,8 +562,6 @@ ngx_http_export_send_yajl(ngx_http_request_t *r, void *gen,
 
     size_t                len;
     ngx_buf_t            *b;
-    ngx_int_t             rc;
-    ngx_chain_t           out;
     const unsigned char  *json;
 
     if (yajl_gen_get_buf(g, &json, &len) != yajl_gen_status_ok) {
@@ -587,13 +585,31 @@ ngx_http_export_send_yajl(ngx_http_request_t *r, void *gen,
 
     yajl_gen_free(g);
 
+    return ngx_http_export_send_buf(r, b, status, "application/json",
+                                    sizeof("application/json") - 1);
+}
+
+
+/*
+ * Sends one buffer as the whole answer: "type" is the Content-Type,
+ * "type_len" the length of its media type without parameters.
+ */
+
+ngx_int_t
+ngx_http_export_send_buf(ngx_http_request_t *r, ngx_buf_t *b,
+    ngx_uint_t status, const char *type, size_t type_len)
+{
+    ngx_int_t    rc;
+    ngx_chain_t  out;
+
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type.data = (u_char *) type;
+    r->headers_out.content_type.len = ngx_strlen(type);
+    r->headers_out.content_type_len = type_len;
     r->headers_out.content_type_lowcase = NULL;
 
     if (r->method == NGX_HTTP_HEAD) {

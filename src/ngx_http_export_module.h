@@ -409,6 +409,8 @@ ngx_int_t ngx_http_export_send_error(ngx_http_request_t *r,
     time_t retry_after);
 ngx_int_t ngx_http_export_send_yajl(ngx_http_request_t *r, void *g,
     ngx_uint_t status);
+ngx_int_t ngx_http_export_send_buf(ngx_http_request_t *r, ngx_buf_t *b,
+    ngx_uint_t status, const char *type, size_t type_len);
 const char *ngx_http_export_state_name(ngx_uint_t state);
 u_char *ngx_http_export_rfc3339(u_char *p, time_t t);
 
@@ -421,6 +423,7 @@ void ngx_http_export_hide_arg(ngx_http_request_t *r, const char *name);
 
 /* ngx_http_export_styles.c: what the other APIs share */
 ngx_int_t ngx_http_export_style_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_export_read_then(ngx_http_request_t *r);
 ngx_int_t ngx_http_export_read_body(ngx_http_request_t *r, ngx_str_t *body);
 ngx_int_t ngx_http_export_task_by_job(ngx_http_request_t *r, ngx_str_t *job,
     ngx_http_export_snapshot_t *snap);
@@ -438,7 +441,9 @@ const char *ngx_http_export_word(ngx_http_export_snapshot_t *snap,
 
 /* ngx_http_export_arcgis.c, _uniware.c, _webadmit.c: the three APIs */
 ngx_int_t ngx_http_export_arcgis(ngx_http_request_t *r);
+ngx_int_t ngx_http_export_arcgis_submit(ngx_http_request_t *r);
 ngx_int_t ngx_http_export_uniware(ngx_http_request_t *r);
+ngx_int_t ngx_http_export_uniware_status(ngx_http_request_t *r);
 ngx_int_t ngx_http_export_webadmit(ngx_http_request_t *r);
 ngx_int_t ngx_http_export_webadmit_init(ngx_conf_t *cf);
 

@@ -14,6 +14,9 @@
 #define NGX_HTTP_EXPORT_BODY_MAX      65536   /* a form or a JSON body */
 
 
+static void ngx_http_export_body_read(ngx_http_request_t *r);
+
+
 ngx_int_t
 ngx_http_export_style_handler(ngx_http_request_t *r)
 {
@@ -34,6 +37,42 @@ ngx_http_export_style_handler(ngx_http_request_t *r)
         return ngx_http_export_internal_error(r,
                                               ngx_http_export_webadmit(r));
     }
+}
+
+
+/*
+ * Reads the request body, then answers with the style's handler of a
+ * body (ArcGIS's submit, Uniware's status).
+ */
+
+ngx_int_t
+ngx_http_export_read_then(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_export_body_read);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_export_body_read(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_http_export_loc_conf_t  *elcf;
+
+    elcf = ngx_http_get_module_loc_conf(r, ngx_http_export_module);
+
+    rc = (elcf->style == NGX_HTTP_EXPORT_ARCGIS)
+         ? ngx_http_export_arcgis_submit(r)
+         : ngx_http_export_uniware_status(r);
+
+    ngx_http_finalize_request(r, ngx_http_export_internal_error(r, rc));
 }
 
 

@@ -28,8 +28,6 @@ static const char  *ngx_http_export_uniware_words[] = {
 };
 
 
-static void ngx_http_export_uniware_body(ngx_http_request_t *r);
-static ngx_int_t ngx_http_export_uniware_status(ngx_http_request_t *r);
 static ngx_int_t ngx_http_export_uniware_error(ngx_http_request_t *r,
     ngx_uint_t status, ngx_uint_t code, const char *field,
     const char *message);
@@ -68,25 +66,13 @@ ngx_http_export_uniware(ngx_http_request_t *r)
         return rc;
     }
 
-    rc = ngx_http_read_client_request_body(r, ngx_http_export_uniware_body);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    return NGX_DONE;
+    return ngx_http_export_read_then(r);
 }
 
 
-static void
-ngx_http_export_uniware_body(ngx_http_request_t *r)
-{
-    ngx_http_finalize_request(r, ngx_http_export_internal_error(r,
-                                     ngx_http_export_uniware_status(r)));
-}
+/* with the JSON body read */
 
-
-static ngx_int_t
+ngx_int_t
 ngx_http_export_uniware_status(ngx_http_request_t *r)
 {
     u_char                      *p, msg[64];
