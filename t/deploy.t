@@ -22,8 +22,9 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 
 use DeployTest;
+use ExportTest ();
 
-my $T = $FindBin::Bin;
+my $T = ExportTest::test_dir();
 my $KEY = join '', map { chr int rand 256 } 1 .. 32;
 my %REPORTS = (
     'hosts.json' => '[{"host": {"name": "esx-1"}, "status": "PASSED"},'

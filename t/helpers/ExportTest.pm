@@ -19,6 +19,7 @@ use Time::HiRes qw(sleep time);
 
 use Exporter 'import';
 our @EXPORT = qw(start_nginx stop_nginx http_req json_of make_run
+                 test_dir
                  check_task check_error check_zip zip_entries
                  expected_csv wait_status wait_status_at slurp
                  $UUID_RE);
@@ -29,12 +30,34 @@ my $nginx_bin = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
 my @modules = split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} || '');
 our $current;
 
+# Where servers of the tests live: t/, unless some directory above it
+# cannot be entered by others (a checkout under a 0700 directory, as
+# mktemp -d makes), where workers that run as nobody or www-data could
+# not reach their store; then a directory of /tmp.
+sub test_dir {
+    my $t = abs_path('t');
+    my $dir = $t;
+    while ($dir ne '/' && $dir ne '') {
+        my $mode = (stat $dir)[2];
+        return _tmp_test_dir() unless defined $mode && ($mode & 0001);
+        $dir =~ s{/[^/]*$}{};
+    }
+    return $t;
+}
+
+sub _tmp_test_dir {
+    my $d = "/tmp/export-module-tests-$>";
+    make_path($d);
+    chmod 0755, $d;
+    return $d;
+}
+
 # start_nginx(port => N, workers => 2, http => '...', server => '...',
 #             main => '...') returns a hash: root, port, pid.
 sub start_nginx {
     my %o = @_;
     my $port = $o{port} || 1985;
-    my $root = $o{root} || abs_path('t') . "/servroot_flow_$port";
+    my $root = $o{root} || test_dir() . "/servroot_flow_$port";
 
     stop_nginx() if $current;
 
