@@ -24,7 +24,10 @@ use Time::HiRes qw(sleep time);
 use DeployTest;
 use ExportTest ();
 
-my $T = ExportTest::test_dir();
+my $T = $FindBin::Bin;
+
+# where the servers live (see ExportTest::test_dir)
+my $S = ExportTest::test_dir();
 my $KEY = join '', map { chr int rand 256 } 1 .. 32;
 my %REPORTS = (
     'hosts.json' => '[{"host": {"name": "esx-1"}, "status": "PASSED"},'
@@ -75,7 +78,7 @@ subtest 'docs/deployment.md shows t/deploy/*.conf as they are' => sub {
 # --- a) the module in front of the application
 
 subtest 'a) proxy_pass for the rest of the API' => sub {
-    my $root = "$T/servroot_deploy_2001";
+    my $root = "$S/servroot_deploy_2001";
     my ($port, $bport) = (2001, 2002);
 
     start_backend(port => $bport, root => "$root-backend", handler => sub {
@@ -131,7 +134,7 @@ subtest 'a) proxy_pass for the rest of the API' => sub {
 # --- b) auth_request in front, a quota per authenticated user
 
 subtest 'b) auth_request and a quota keyed by the user' => sub {
-    my $root = "$T/servroot_deploy_2003";
+    my $root = "$S/servroot_deploy_2003";
     my ($port, $bport) = (2003, 2004);
     my %users = ('Bearer alice-secret' => 'alice', 'Bearer bob-secret' => 'bob');
 
@@ -228,7 +231,7 @@ subtest 'b) auth_request and a quota keyed by the user' => sub {
 # --- c) TLS termination
 
 subtest 'c) TLS with a self-signed certificate' => sub {
-    my $root = "$T/servroot_deploy_2005";
+    my $root = "$S/servroot_deploy_2005";
     my $port = 2005;
 
     my $n = start_server(root => $root, port => $port,
@@ -277,7 +280,7 @@ subtest 'd) load_module through modules-enabled/' => sub {
     );
     for my $c (@cases) {
         my ($port, $file, $what) = @$c;
-        my $root = "$T/servroot_deploy_$port";
+        my $root = "$S/servroot_deploy_$port";
 
         my $n = start_server(root => $root, port => $port,
             conf => conf_text('debian.conf', vars($root, PORT => $port)),
