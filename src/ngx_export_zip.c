@@ -64,6 +64,10 @@
 #define EXZ_SLOTS           4
 #define EXZ_SLOT_SIZE       EXZ_CHUNK
 
+/* exz_reset() keeps the lists of entries and names up to these sizes */
+#define EXZ_KEEP_ENTRIES    4096
+#define EXZ_KEEP_NAMES      (256 * 1024)
+
 
 typedef struct {
     uint64_t        offset;         /* of the local header */
@@ -168,6 +172,7 @@ static int exz_fail(exz_t *z, int err, const char *fmt, ...)
 #endif
     ;
 static int exz_usable(exz_t *z, const char *func);
+static void exz_check_fd(exz_t *z);
 static int exz_begin_entry(exz_t *z, const char *name, size_t name_len,
     time_t mtime);
 static int exz_write_data(exz_t *z, const unsigned char *p, size_t len);
@@ -249,7 +254,7 @@ exz_field32(uint64_t v, int zip64)
 exz_t *
 exz_create(int fd, int level)
 {
-    int     rc, flags;
+    int     rc;
     exz_t  *z;
 
     z = calloc(1, sizeof(exz_t));
@@ -291,27 +296,110 @@ exz_create(int fd, int level)
         z->zinit = 1;
     }
 
+    exz_check_fd(z);
+
+    return z;
+}
+
+
+int
+exz_reset(exz_t *z, int fd, int level)
+{
+    int  rc;
+
+    if (z == NULL || !z->finished || z->failed || z->worker != NULL) {
+        return EXZ_ERROR;
+    }
+
+    level = (level == -1) ? 6 : level;
+
+    if (level < 0 || level > 9) {
+        return EXZ_ERROR;
+    }
+
+    if (z->zinit && level != z->level) {
+        (void) deflateEnd(&z->zs);
+        z->zinit = 0;
+    }
+
+    if (level > 0 && !z->zinit) {
+        memset(&z->zs, 0, sizeof(z_stream));
+
+        rc = deflateInit2(&z->zs, level, Z_DEFLATED, -15, 8,
+                          Z_DEFAULT_STRATEGY);
+        if (rc != Z_OK) {
+            return EXZ_ERROR;
+        }
+
+        z->zinit = 1;
+        z->zused = 0;
+    }
+
+    /* zused stays: the first deflated entry resets the stream */
+
+    z->fd = fd;
+    z->level = level;
+
+    z->in_entry = 0;
+    z->begun = 0;
+    z->finished = 0;
+    z->err = 0;
+    z->errstr[0] = '\0';
+    z->force_zip64 = 0;
+    z->zip64 = 0;
+    z->zactive = 0;
+
+    z->written = 0;
+    z->len = 0;
+    z->nentries = 0;
+    z->names_len = 0;
+
+    /* the lists of a huge archive are not kept for the next ones */
+
+    if (z->nalloc > EXZ_KEEP_ENTRIES) {
+        free(z->entries);
+        z->entries = NULL;
+        z->nalloc = 0;
+    }
+
+    if (z->names_alloc > EXZ_KEEP_NAMES) {
+        free(z->names);
+        z->names = NULL;
+        z->names_alloc = 0;
+    }
+
+    exz_check_fd(z);
+
+    return EXZ_OK;
+}
+
+
+/* where the archive starts in fd, and whether fd can take it */
+
+static void
+exz_check_fd(exz_t *z)
+{
+    int  flags;
+
     /* headers are fixed up with pwrite(), so the fd must be seekable */
 
-    z->base = lseek(fd, 0, SEEK_CUR);
+    z->base = lseek(z->fd, 0, SEEK_CUR);
     if (z->base == (off_t) -1) {
         (void) exz_fail(z, errno, "lseek() failed");
-        return z;
+        return;
     }
 
     /* with O_APPEND Linux pwrite() appends instead of patching */
 
-    flags = fcntl(fd, F_GETFL);
+    flags = fcntl(z->fd, F_GETFL);
     if (flags == -1) {
         (void) exz_fail(z, errno, "fcntl() failed");
-        return z;
+        return;
     }
 
     if (flags & O_APPEND) {
         (void) exz_fail(z, 0, "output file descriptor has O_APPEND set");
     }
-
-    return z;
 }
 
 

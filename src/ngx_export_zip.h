@@ -3,7 +3,8 @@
  * Streaming ZIP writer (zlib, no nginx dependency).
  *
  * Usage: exz_create(), then for every entry exz_begin(), any number of
- * exz_write() calls and exz_end(); then exz_finish() and exz_destroy().
+ * exz_write() calls and exz_end(); then exz_finish() and exz_destroy(),
+ * or exz_reset() and the next archive.
  * The writer holds no entry data in memory: it deflates through one
  * fixed output buffer and writes it with write(2), then fixes up the local
  * header with pwrite(2), so the fd must be seekable (a regular file).
@@ -117,6 +118,19 @@ const char *exz_strerror(const exz_t *z);
 
 /* errno of the first error if it was a system call failure, else 0 */
 int exz_errno(const exz_t *z);
+
+/*
+ * Makes a writer whose exz_finish() succeeded ready for a new archive on
+ * fd at level, as exz_create(fd, level) would, but keeping its buffers
+ * and its deflate state (reset, not allocated again) for a caller that
+ * writes many small archives.  A thread started for the last archive
+ * ended in exz_finish(); exz_thread() may start one for the next.
+ * Returns EXZ_ERROR, z unchanged, when z did not finish or failed, when
+ * level is out of range or zlib has no memory: destroy it and create a
+ * new one.  A bad fd is reported by the first call that uses z, as with
+ * exz_create().
+ */
+int exz_reset(exz_t *z, int fd, int level);
 
 /* stops the thread if any, frees everything; does not close fd; NULL ok */
 void exz_destroy(exz_t *z);

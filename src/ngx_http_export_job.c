@@ -13,6 +13,7 @@
 #include "ngx_http_export_module.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <yajl/yajl_gen.h>
 
@@ -22,6 +23,12 @@
 
 #define NGX_HTTP_EXPORT_CHUNK         (256 * 1024)
 #define NGX_HTTP_EXPORT_REPORTS_MAX   10000
+
+#define NGX_HTTP_EXPORT_JOB_POOL      4096
+#define NGX_HTTP_EXPORT_POOLS_KEPT    16
+
+/* below this many bytes of reports the zip writer needs no thread */
+#define NGX_HTTP_EXPORT_THREAD_MIN    (1024 * 1024)
 
 
 typedef struct {
@@ -70,9 +77,20 @@ typedef struct {
     u_char                      error[NGX_HTTP_EXPORT_ERROR_LEN];
     size_t                      error_len;
     ngx_err_t                   err;
-    u_char                      buf_meta[NGX_MAX_PATH];
     ngx_msec_t                  start;        /* of the generation */
 } ngx_http_export_job_t;
+
+
+/*
+ * What a pool thread keeps from one job to the next: its read buffer and
+ * a zip writer with its deflate state (about 600 KiB together).  Making
+ * them anew for every archive cost a tiny export more than the export
+ * itself: page faults, zeroing, and glibc giving the memory back.
+ */
+typedef struct {
+    exz_t                      *zip;
+    u_char                     *buf;
+} ngx_http_export_kept_t;
 
 
 static void ngx_http_export_job_thread(void *data, ngx_log_t *log);
@@ -103,6 +121,19 @@ static ngx_int_t ngx_http_export_job_list(ngx_pool_t *pool, ngx_str_t *s,
     u_char **items, ngx_uint_t n);
 static ngx_int_t ngx_http_export_list_dir(ngx_http_export_job_t *job,
     ngx_uint_t source, size_t *alloc);
+static ngx_pool_t *ngx_http_export_job_pool(void);
+static void ngx_http_export_job_pool_free(ngx_pool_t *pool);
+static ngx_http_export_kept_t *ngx_http_export_kept(void);
+static void ngx_http_export_kept_key(void);
+static void ngx_http_export_kept_free(void *data);
+
+
+static pthread_once_t  ngx_http_export_kept_once = PTHREAD_ONCE_INIT;
+static pthread_key_t   ngx_http_export_kept_slot;
+static ngx_uint_t      ngx_http_export_kept_ok;
+
+static ngx_pool_t     *ngx_http_export_pools[NGX_HTTP_EXPORT_POOLS_KEPT];
+static ngx_uint_t      ngx_http_export_npools;
 
 
 /*
@@ -134,7 +165,7 @@ ngx_http_export_job_start(ngx_http_export_zone_t *zone,
 
     /* the job outlives the request: it has a pool of its own */
 
-    pool = ngx_create_pool(2048, ngx_cycle->log);
+    pool = ngx_http_export_job_pool();
     if (pool == NULL) {
         return NGX_ERROR;
     }
@@ -207,9 +238,41 @@ ngx_http_export_job_start(ngx_http_export_zone_t *zone,
 
 failed:
 
-    ngx_destroy_pool(pool);
+    ngx_http_export_job_pool_free(pool);
 
     return NGX_ERROR;
+}
+
+
+/*
+ * A worker keeps the pools of its last finished jobs for the next ones:
+ * a job's pool (the job fits in its first block) then costs no malloc()
+ * and no page fault when exports come in quick succession.
+ */
+
+static ngx_pool_t *
+ngx_http_export_job_pool(void)
+{
+    if (ngx_http_export_npools) {
+        return ngx_http_export_pools[--ngx_http_export_npools];
+    }
+
+    return ngx_create_pool(NGX_HTTP_EXPORT_JOB_POOL, ngx_cycle->log);
+}
+
+
+static void
+ngx_http_export_job_pool_free(ngx_pool_t *pool)
+{
+    if (pool->cleanup == NULL
+        && ngx_http_export_npools < NGX_HTTP_EXPORT_POOLS_KEPT)
+    {
+        ngx_reset_pool(pool);
+        ngx_http_export_pools[ngx_http_export_npools++] = pool;
+        return;
+    }
+
+    ngx_destroy_pool(pool);
 }
 
 
@@ -510,7 +573,7 @@ ngx_http_export_job_done(ngx_event_t *ev)
 
     zone = job->zone;
 
-    ngx_destroy_pool(job->pool);
+    ngx_http_export_job_pool_free(job->pool);
 
     /* a slot is free: start what waits */
     ngx_http_export_dispatch(zone, ngx_cycle->log);
@@ -520,18 +583,27 @@ ngx_http_export_job_done(ngx_event_t *ev)
 static ngx_int_t
 ngx_http_export_generate(ngx_http_export_job_t *job)
 {
-    int         fd;
-    ngx_int_t   rc;
-    ngx_err_t   err;
-    ngx_uint_t  i;
+    int                      fd;
+    ngx_int_t                rc;
+    ngx_err_t                err;
+    ngx_uint_t               i;
+    ngx_http_export_kept_t  *kept;
 
     if (ngx_http_export_list(job) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    job->buf = ngx_alloc(NGX_HTTP_EXPORT_CHUNK, job->log);
-    if (job->buf == NULL) {
-        return ngx_http_export_fail(job, 0, "out of memory");
+    kept = ngx_http_export_kept();
+
+    if (kept && kept->buf) {
+        job->buf = kept->buf;
+        kept->buf = NULL;
+
+    } else {
+        job->buf = ngx_alloc(NGX_HTTP_EXPORT_CHUNK, job->log);
+        if (job->buf == NULL) {
+            return ngx_http_export_fail(job, 0, "out of memory");
+        }
     }
 
     /* a file left by an attempt whose worker died is written over */
@@ -545,23 +617,40 @@ ngx_http_export_generate(ngx_http_export_job_t *job)
     /* the lock tells a starting nginx that this file is being written */
     (void) flock(fd, LOCK_EX|LOCK_NB);
 
-    job->zip = exz_create(fd, (int) job->level);
+    if (kept && kept->zip) {
+        job->zip = kept->zip;
+        kept->zip = NULL;
+
+        if (exz_reset(job->zip, fd, (int) job->level) != EXZ_OK) {
+            exz_destroy(job->zip);
+            job->zip = NULL;
+        }
+    }
+
     if (job->zip == NULL) {
-        rc = ngx_http_export_fail(job, 0, "out of memory");
-        goto failed;
+        job->zip = exz_create(fd, (int) job->level);
+        if (job->zip == NULL) {
+            rc = ngx_http_export_fail(job, 0, "out of memory");
+            goto failed;
+        }
     }
 
     /*
      * CRC, deflate and writes run in a thread of the zip writer, beside
      * the reading and the conversion in this one: an export uses up to
-     * two cores.  SCHED_BATCH: it never preempts the event loop.
+     * two cores.  SCHED_BATCH: it never preempts the event loop.  A
+     * small export is done before such a thread would have started.
      */
 
-    err = exz_thread(job->zip, EXZ_THREAD_BATCH);
-    if (err) {
-        ngx_log_error(NGX_LOG_WARN, job->log, err,
-                      "export: task %s: no compression thread, "
-                      "compressing in the generation thread", job->id);
+    /* job->total counts a report's bytes 3 times: copy, 2 CSV passes */
+
+    if (job->total >= 3 * NGX_HTTP_EXPORT_THREAD_MIN) {
+        err = exz_thread(job->zip, EXZ_THREAD_BATCH);
+        if (err) {
+            ngx_log_error(NGX_LOG_WARN, job->log, err,
+                          "export: task %s: no compression thread, "
+                          "compressing in the generation thread", job->id);
+        }
     }
 
     for (i = 0; i < job->nreports; i++) {
@@ -1296,6 +1385,7 @@ ngx_http_export_finish(ngx_http_export_job_t *job, ngx_int_t rc)
     size_t                   n;
     time_t                   now;
     u_char                   ref[NGX_HTTP_EXPORT_UUID_LEN], bref[16];
+    u_char                   meta[NGX_MAX_PATH];
     ngx_uint_t               state, drop;
     ngx_slab_pool_t         *shpool;
     ngx_http_export_task_t  *task;
@@ -1365,15 +1455,14 @@ ngx_http_export_finish(ngx_http_export_job_t *job, ngx_int_t rc)
                           " \"%s\" failed", job->id, job->path);
         }
 
-        ngx_http_export_meta_path(job->buf_meta, job->path,
-                                  ngx_strlen(job->path));
+        ngx_http_export_meta_path(meta, job->path, ngx_strlen(job->path));
 
-        if (ngx_delete_file(job->buf_meta) == NGX_FILE_ERROR
+        if (ngx_delete_file(meta) == NGX_FILE_ERROR
             && ngx_errno != NGX_ENOENT)
         {
             ngx_log_error(NGX_LOG_CRIT, job->log, ngx_errno,
                           "export: task %s: " ngx_delete_file_n
-                          " \"%s\" failed", job->id, job->buf_meta);
+                          " \"%s\" failed", job->id, meta);
         }
 
         ngx_log_error(NGX_LOG_INFO, job->log, 0,
@@ -1496,10 +1585,21 @@ ngx_http_export_job_meta(ngx_http_export_job_t *job, ngx_uint_t state,
 static void
 ngx_http_export_job_free(ngx_http_export_job_t *job)
 {
-    ngx_uint_t  i;
+    ngx_uint_t               i;
+    ngx_http_export_kept_t  *kept;
+
+    kept = ngx_http_export_kept();
+
+    /* a writer is left here only when its archive was finished */
 
     if (job->zip) {
-        exz_destroy(job->zip);
+        if (kept && kept->zip == NULL) {
+            kept->zip = job->zip;
+
+        } else {
+            exz_destroy(job->zip);
+        }
+
         job->zip = NULL;
     }
 
@@ -1516,7 +1616,73 @@ ngx_http_export_job_free(ngx_http_export_job_t *job)
     }
 
     if (job->buf) {
-        ngx_free(job->buf);
+        if (kept && kept->buf == NULL) {
+            kept->buf = job->buf;
+
+        } else {
+            ngx_free(job->buf);
+        }
+
         job->buf = NULL;
     }
+}
+
+
+/*
+ * The calling pool thread's kept buffers; NULL if there is no key, and
+ * the job then allocates and frees as it goes.  The key's destructor
+ * frees them when the thread exits with its worker.
+ */
+
+static ngx_http_export_kept_t *
+ngx_http_export_kept(void)
+{
+    ngx_http_export_kept_t  *kept;
+
+    (void) pthread_once(&ngx_http_export_kept_once,
+                        ngx_http_export_kept_key);
+
+    if (!ngx_http_export_kept_ok) {
+        return NULL;
+    }
+
+    kept = pthread_getspecific(ngx_http_export_kept_slot);
+    if (kept) {
+        return kept;
+    }
+
+    kept = calloc(1, sizeof(ngx_http_export_kept_t));
+    if (kept == NULL) {
+        return NULL;
+    }
+
+    if (pthread_setspecific(ngx_http_export_kept_slot, kept) != 0) {
+        free(kept);
+        return NULL;
+    }
+
+    return kept;
+}
+
+
+static void
+ngx_http_export_kept_key(void)
+{
+    if (pthread_key_create(&ngx_http_export_kept_slot,
+                           ngx_http_export_kept_free)
+        == 0)
+    {
+        ngx_http_export_kept_ok = 1;
+    }
+}
+
+
+static void
+ngx_http_export_kept_free(void *data)
+{
+    ngx_http_export_kept_t  *kept = data;
+
+    exz_destroy(kept->zip);
+    ngx_free(kept->buf);
+    free(kept);
 }

@@ -2029,6 +2029,121 @@ test_api_misuse(void **state)
 }
 
 
+/* exz_reset(): the next archive is the one a new writer would make */
+
+static void
+test_reset(void **state)
+{
+    int             fd, level, force;
+    size_t          i, j, n;
+    exz_t          *z, *w;
+    uint64_t        seed;
+    tz_spec_t       s[3];
+    unsigned char  *text, *bin, *big;
+    char            path[2][600];
+    static const int  levels[] = { 6, 6, 0, 9, 1, 6, 6 };
+
+    (void) state;
+
+    text = tz_text_data(600000, 90);
+    bin = tz_random_data(300000, 91);
+
+    s[0] = tz_mem("reset/rows.json", text, 600000, 1700000000);
+    s[1] = tz_mem("reset/blob.bin", bin, 300000, 1700000002);
+    s[2] = tz_mem("reset/tiny", "x", 1, 1700000004);
+
+    tz_path(path[0], sizeof(path[0]), "reset-new.zip");
+    tz_path(path[1], sizeof(path[1]), "reset-reused.zip");
+
+    z = NULL;
+
+    for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+        level = levels[i];
+        force = (i == 4);
+        n = 3 - (i & 1);
+
+        tz_build(path[0], level, force, s, n, 100 + i);
+
+        fd = open(path[1], O_WRONLY|O_CREAT|O_TRUNC, 0644);
+        assert_true(fd != -1);
+
+        if (z == NULL) {
+            z = exz_create(fd, level);
+            assert_non_null(z);
+
+        } else {
+            assert_int_equal(exz_reset(z, fd, level), EXZ_OK);
+            assert_int_equal(exz_offset(z), 0);
+            assert_int_equal(exz_entries(z), 0);
+        }
+
+        /* a thread for one archive, none for the next */
+        if (i == 3 || i == 5) {
+            assert_int_equal(exz_thread(z, 0), 0);
+        }
+
+        if (force) {
+            assert_int_equal(exz_force_zip64(z), EXZ_OK);
+        }
+
+        seed = 200 + i;
+
+        for (j = 0; j < n; j++) {
+            assert_int_equal(exz_begin(z, s[j].name, s[j].name_len,
+                                       s[j].mtime), EXZ_OK);
+            tz_write_chunked(z, s[j].data, (size_t) s[j].size, &seed);
+            assert_int_equal(exz_end(z), EXZ_OK);
+        }
+
+        assert_int_equal(exz_finish(z), EXZ_OK);
+        assert_int_equal(close(fd), 0);
+
+        assert_int_equal(tz_run("cmp '%s' '%s'", path[0], path[1]), 0);
+
+        if (i == 3 || i == 6) {
+            tz_check(path[1], s, n, level, force, 0);
+        }
+    }
+
+    /* refused: an unfinished writer, a bad level, no writer */
+
+    fd = open(path[1], O_WRONLY|O_CREAT|O_TRUNC, 0644);
+    assert_true(fd != -1);
+
+    assert_int_equal(exz_reset(z, fd, 10), EXZ_ERROR);
+    assert_int_equal(exz_reset(z, fd, 6), EXZ_OK);
+    assert_int_equal(exz_begin(z, "a", 1, 0), EXZ_OK);
+    assert_int_equal(exz_reset(z, fd, 6), EXZ_ERROR);
+    assert_int_equal(exz_end(z), EXZ_OK);
+    assert_int_equal(exz_reset(z, fd, 6), EXZ_ERROR);
+    assert_int_equal(exz_reset(NULL, fd, 6), EXZ_ERROR);
+    exz_destroy(z);
+    assert_int_equal(close(fd), 0);
+
+    /* refused: a writer that failed */
+
+    fd = open("/dev/full", O_WRONLY);
+
+    if (fd != -1) {
+        big = tz_random_data(EXZ_BUFFER_SIZE * 2, 92);
+
+        w = exz_create(fd, 0);
+        assert_non_null(w);
+        assert_int_equal(exz_begin(w, "a", 1, 0), EXZ_OK);
+        assert_int_equal(exz_write(w, big, EXZ_BUFFER_SIZE * 2), EXZ_ERROR);
+        assert_int_equal(exz_reset(w, fd, 0), EXZ_ERROR);
+        assert_int_equal(exz_errno(w), ENOSPC);
+        exz_destroy(w);
+
+        (void) close(fd);
+        free(big);
+    }
+
+    free(text);
+    free(bin);
+}
+
+
 static void
 test_fd_not_at_zero(void **state)
 {
@@ -2746,6 +2861,7 @@ main(void)
         cmocka_unit_test(test_error_setup),
         cmocka_unit_test(test_api_misuse),
         cmocka_unit_test(test_fd_not_at_zero),
+        cmocka_unit_test(test_reset),
         tz_thread_test(test_empty_archive),
         tz_thread_test(test_single_deflate),
         tz_thread_test(test_stored),
