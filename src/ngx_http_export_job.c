@@ -82,15 +82,15 @@ typedef struct {
 
 
 /*
- * What a pool thread keeps from one job to the next: its read buffer and
- * a zip writer with its deflate state (about 600 KiB together).  Making
- * them anew for every archive cost a tiny export more than the export
- * itself: page faults, zeroing, and glibc giving the memory back.
+ * A worker keeps the read buffers and zip writers (with their deflate
+ * state; about 800 KiB a pair) of its last jobs for the next ones, in a
+ * stash that its pool threads share.  Making them anew for every archive
+ * cost a tiny export more than the export itself: page faults, zeroing,
+ * and glibc giving the memory back.  Not thread-specific data: the
+ * destructor of a key would run as a thread ends, which can be after the
+ * module is unloaded.
  */
-typedef struct {
-    exz_t                      *zip;
-    u_char                     *buf;
-} ngx_http_export_kept_t;
+#define NGX_HTTP_EXPORT_KEPT          8
 
 
 static void ngx_http_export_job_thread(void *data, ngx_log_t *log);
@@ -123,14 +123,18 @@ static ngx_int_t ngx_http_export_list_dir(ngx_http_export_job_t *job,
     ngx_uint_t source, size_t *alloc);
 static ngx_pool_t *ngx_http_export_job_pool(void);
 static void ngx_http_export_job_pool_free(ngx_pool_t *pool);
-static ngx_http_export_kept_t *ngx_http_export_kept(void);
-static void ngx_http_export_kept_key(void);
-static void ngx_http_export_kept_free(void *data);
+static exz_t *ngx_http_export_kept_zip(void);
+static u_char *ngx_http_export_kept_buf(void);
+static void ngx_http_export_keep(exz_t *zip, u_char *buf);
 
 
-static pthread_once_t  ngx_http_export_kept_once = PTHREAD_ONCE_INIT;
-static pthread_key_t   ngx_http_export_kept_slot;
-static ngx_uint_t      ngx_http_export_kept_ok;
+static pthread_mutex_t  ngx_http_export_kept_mutex =
+    PTHREAD_MUTEX_INITIALIZER;
+static exz_t           *ngx_http_export_kept_zips[NGX_HTTP_EXPORT_KEPT];
+static u_char          *ngx_http_export_kept_bufs[NGX_HTTP_EXPORT_KEPT];
+static ngx_uint_t       ngx_http_export_nzips;
+static ngx_uint_t       ngx_http_export_nbufs;
+static ngx_uint_t       ngx_http_export_kept_closed;
 
 static ngx_pool_t     *ngx_http_export_pools[NGX_HTTP_EXPORT_POOLS_KEPT];
 static ngx_uint_t      ngx_http_export_npools;
@@ -583,23 +587,18 @@ ngx_http_export_job_done(ngx_event_t *ev)
 static ngx_int_t
 ngx_http_export_generate(ngx_http_export_job_t *job)
 {
-    int                      fd;
-    ngx_int_t                rc;
-    ngx_err_t                err;
-    ngx_uint_t               i;
-    ngx_http_export_kept_t  *kept;
+    int         fd;
+    ngx_int_t   rc;
+    ngx_err_t   err;
+    ngx_uint_t  i;
 
     if (ngx_http_export_list(job) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    kept = ngx_http_export_kept();
+    job->buf = ngx_http_export_kept_buf();
 
-    if (kept && kept->buf) {
-        job->buf = kept->buf;
-        kept->buf = NULL;
-
-    } else {
+    if (job->buf == NULL) {
         job->buf = ngx_alloc(NGX_HTTP_EXPORT_CHUNK, job->log);
         if (job->buf == NULL) {
             return ngx_http_export_fail(job, 0, "out of memory");
@@ -617,10 +616,9 @@ ngx_http_export_generate(ngx_http_export_job_t *job)
     /* the lock tells a starting nginx that this file is being written */
     (void) flock(fd, LOCK_EX|LOCK_NB);
 
-    if (kept && kept->zip) {
-        job->zip = kept->zip;
-        kept->zip = NULL;
+    job->zip = ngx_http_export_kept_zip();
 
+    if (job->zip) {
         if (exz_reset(job->zip, fd, (int) job->level) != EXZ_OK) {
             exz_destroy(job->zip);
             job->zip = NULL;
@@ -1585,23 +1583,14 @@ ngx_http_export_job_meta(ngx_http_export_job_t *job, ngx_uint_t state,
 static void
 ngx_http_export_job_free(ngx_http_export_job_t *job)
 {
-    ngx_uint_t               i;
-    ngx_http_export_kept_t  *kept;
-
-    kept = ngx_http_export_kept();
+    ngx_uint_t  i;
 
     /* a writer is left here only when its archive was finished */
 
-    if (job->zip) {
-        if (kept && kept->zip == NULL) {
-            kept->zip = job->zip;
+    ngx_http_export_keep(job->zip, job->buf);
 
-        } else {
-            exz_destroy(job->zip);
-        }
-
-        job->zip = NULL;
-    }
+    job->zip = NULL;
+    job->buf = NULL;
 
     for (i = 0; i < job->nreports; i++) {
         free(job->reports[i].name);
@@ -1614,75 +1603,98 @@ ngx_http_export_job_free(ngx_http_export_job_t *job)
         ngx_free(job->warnings);
         job->warnings = NULL;
     }
+}
 
-    if (job->buf) {
-        if (kept && kept->buf == NULL) {
-            kept->buf = job->buf;
 
-        } else {
-            ngx_free(job->buf);
-        }
+static exz_t *
+ngx_http_export_kept_zip(void)
+{
+    exz_t  *zip;
 
-        job->buf = NULL;
+    zip = NULL;
+
+    (void) pthread_mutex_lock(&ngx_http_export_kept_mutex);
+
+    if (ngx_http_export_nzips) {
+        zip = ngx_http_export_kept_zips[--ngx_http_export_nzips];
     }
+
+    (void) pthread_mutex_unlock(&ngx_http_export_kept_mutex);
+
+    return zip;
+}
+
+
+static u_char *
+ngx_http_export_kept_buf(void)
+{
+    u_char  *buf;
+
+    buf = NULL;
+
+    (void) pthread_mutex_lock(&ngx_http_export_kept_mutex);
+
+    if (ngx_http_export_nbufs) {
+        buf = ngx_http_export_kept_bufs[--ngx_http_export_nbufs];
+    }
+
+    (void) pthread_mutex_unlock(&ngx_http_export_kept_mutex);
+
+    return buf;
+}
+
+
+/* into the stash, or freed when it is full or closed; NULLs are fine */
+
+static void
+ngx_http_export_keep(exz_t *zip, u_char *buf)
+{
+    (void) pthread_mutex_lock(&ngx_http_export_kept_mutex);
+
+    if (zip && !ngx_http_export_kept_closed
+        && ngx_http_export_nzips < NGX_HTTP_EXPORT_KEPT)
+    {
+        ngx_http_export_kept_zips[ngx_http_export_nzips++] = zip;
+        zip = NULL;
+    }
+
+    if (buf && !ngx_http_export_kept_closed
+        && ngx_http_export_nbufs < NGX_HTTP_EXPORT_KEPT)
+    {
+        ngx_http_export_kept_bufs[ngx_http_export_nbufs++] = buf;
+        buf = NULL;
+    }
+
+    (void) pthread_mutex_unlock(&ngx_http_export_kept_mutex);
+
+    exz_destroy(zip);
+    ngx_free(buf);
 }
 
 
 /*
- * The calling pool thread's kept buffers; NULL if there is no key, and
- * the job then allocates and frees as it goes.  The key's destructor
- * frees them when the thread exits with its worker.
+ * At the worker's exit, after its thread pools have ended: frees the
+ * stash, and a job that would still end gives back nothing.
  */
 
-static ngx_http_export_kept_t *
-ngx_http_export_kept(void)
+void
+ngx_http_export_job_exit(void)
 {
-    ngx_http_export_kept_t  *kept;
+    (void) pthread_mutex_lock(&ngx_http_export_kept_mutex);
 
-    (void) pthread_once(&ngx_http_export_kept_once,
-                        ngx_http_export_kept_key);
+    ngx_http_export_kept_closed = 1;
 
-    if (!ngx_http_export_kept_ok) {
-        return NULL;
+    while (ngx_http_export_nzips) {
+        exz_destroy(ngx_http_export_kept_zips[--ngx_http_export_nzips]);
     }
 
-    kept = pthread_getspecific(ngx_http_export_kept_slot);
-    if (kept) {
-        return kept;
+    while (ngx_http_export_nbufs) {
+        ngx_free(ngx_http_export_kept_bufs[--ngx_http_export_nbufs]);
     }
 
-    kept = calloc(1, sizeof(ngx_http_export_kept_t));
-    if (kept == NULL) {
-        return NULL;
+    (void) pthread_mutex_unlock(&ngx_http_export_kept_mutex);
+
+    while (ngx_http_export_npools) {
+        ngx_destroy_pool(ngx_http_export_pools[--ngx_http_export_npools]);
     }
-
-    if (pthread_setspecific(ngx_http_export_kept_slot, kept) != 0) {
-        free(kept);
-        return NULL;
-    }
-
-    return kept;
-}
-
-
-static void
-ngx_http_export_kept_key(void)
-{
-    if (pthread_key_create(&ngx_http_export_kept_slot,
-                           ngx_http_export_kept_free)
-        == 0)
-    {
-        ngx_http_export_kept_ok = 1;
-    }
-}
-
-
-static void
-ngx_http_export_kept_free(void *data)
-{
-    ngx_http_export_kept_t  *kept = data;
-
-    exz_destroy(kept->zip);
-    ngx_free(kept->buf);
-    free(kept);
 }

@@ -29,6 +29,10 @@ typedef struct {
 } ngx_http_export_mac_t;
 
 
+static ngx_http_export_mac_t  ngx_http_export_macs[NGX_HTTP_EXPORT_MACS];
+static ngx_uint_t             ngx_http_export_next_mac;
+
+
 static ngx_int_t ngx_http_export_link_mac(ngx_http_export_zone_t *zone,
     u_char *run, size_t run_len, u_char *id, time_t expires, u_char *mac);
 static ngx_int_t ngx_http_export_hmac(ngx_http_export_zone_t *zone,
@@ -122,11 +126,8 @@ ngx_http_export_hmac_key(u_char *key, size_t key_len)
     EVP_MAC_CTX            *ctx;
     ngx_http_export_mac_t  *m;
 
-    static ngx_http_export_mac_t  macs[NGX_HTTP_EXPORT_MACS];
-    static ngx_uint_t             next;
-
     for (i = 0; i < NGX_HTTP_EXPORT_MACS; i++) {
-        m = &macs[i];
+        m = &ngx_http_export_macs[i];
 
         if (m->ctx && m->key_len == key_len
             && ngx_memcmp(m->key, key, key_len) == 0)
@@ -163,8 +164,9 @@ ngx_http_export_hmac_key(u_char *key, size_t key_len)
         goto failed;
     }
 
-    m = &macs[next];
-    next = (next + 1) % NGX_HTTP_EXPORT_MACS;
+    m = &ngx_http_export_macs[ngx_http_export_next_mac];
+    ngx_http_export_next_mac = (ngx_http_export_next_mac + 1)
+                               % NGX_HTTP_EXPORT_MACS;
 
     if (m->ctx) {
         EVP_MAC_CTX_free(m->ctx);
@@ -736,4 +738,25 @@ ngx_http_export_serve_file(ngx_http_request_t *r,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/* at the worker's exit: the kept HMAC contexts */
+
+void
+ngx_http_export_link_exit(void)
+{
+    ngx_uint_t              i;
+    ngx_http_export_mac_t  *m;
+
+    for (i = 0; i < NGX_HTTP_EXPORT_MACS; i++) {
+        m = &ngx_http_export_macs[i];
+
+        if (m->ctx) {
+            EVP_MAC_CTX_free(m->ctx);
+            ngx_free(m->key);
+            m->ctx = NULL;
+            m->key = NULL;
+        }
+    }
 }

@@ -28,6 +28,7 @@ static ngx_int_t ngx_http_export_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_export_check_stores(ngx_conf_t *cf);
 static ngx_int_t ngx_http_export_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_export_init_process(ngx_cycle_t *cycle);
+static void ngx_http_export_exit_process(ngx_cycle_t *cycle);
 
 static char *ngx_http_export_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -253,7 +254,7 @@ ngx_module_t  ngx_http_export_module = {
     ngx_http_export_init_process,          /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_export_exit_process,          /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -1172,6 +1173,19 @@ ngx_http_export_init_module(ngx_cycle_t *cycle)
     }
 
     return NGX_ERROR;
+}
+
+
+/*
+ * What a worker keeps for speed is freed as it exits.  The thread pool
+ * module comes first in the module list: its threads have ended.
+ */
+
+static void
+ngx_http_export_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_export_job_exit();
+    ngx_http_export_link_exit();
 }
 
 

@@ -391,6 +391,8 @@ ngx_int_t ngx_http_export_quota_headers(ngx_http_request_t *r,
     ngx_http_export_loc_conf_t *elcf);
 
 /* ngx_http_export_job.c: generation in a thread pool */
+void ngx_http_export_job_exit(void);
+void ngx_http_export_link_exit(void);
 ngx_int_t ngx_http_export_job_start(ngx_http_export_zone_t *zone,
     ngx_http_export_task_t *task, ngx_log_t *log);
 void ngx_http_export_dispatch(ngx_http_export_zone_t *zone, ngx_log_t *log);
