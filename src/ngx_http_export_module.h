@@ -120,18 +120,22 @@ typedef struct {
 
 
 /*
- * One export task in the shared zone.  It is found by its own id
- * (id_node) and, when it exports one run on its own ("keyed"), by its run
- * (node); "queue" keeps tasks oldest first for expiry.  "run" names the
- * task in file names and links: the run id, or for an export of several
- * runs its job id.
+ * One export task in the shared zone.  It is found by its own id (chain
+ * "id_next" of the zone's id table) and, when it exports one run on its
+ * own ("keyed"), by its run (chain "run_next" of the run table; "hash"
+ * is the run's keyed hash); "queue" keeps tasks oldest first for expiry.
+ * "run" names the task in file names and links: the run id, or for an
+ * export of several runs its job id.
  * Fields are read and written under the zone's slab mutex, except
  * "progress" and "cancel", single words the generation thread and the
  * handlers touch without it.
  */
-typedef struct {
-    ngx_rbtree_node_t           node;         /* key: hash of run */
-    ngx_rbtree_node_t           id_node;      /* key: hash of id */
+typedef struct ngx_http_export_task_s  ngx_http_export_task_t;
+
+struct ngx_http_export_task_s {
+    ngx_http_export_task_t     *run_next;
+    ngx_http_export_task_t     *id_next;
+    uint64_t                    hash;
     ngx_queue_t                 queue;
 
     u_char                      run[NGX_HTTP_EXPORT_RUN_MAX];
@@ -179,7 +183,7 @@ typedef struct {
      */
     ngx_queue_t                 waiting;      /* sh->waiting or sh->jobs */
     ngx_http_export_spec_t      spec;
-} ngx_http_export_task_t;
+};
 
 
 #define NGX_HTTP_EXPORT_BUCKETS         9     /* generation time histogram */
@@ -199,11 +203,19 @@ typedef struct {
 } ngx_http_export_stats_t;
 
 
+/*
+ * The zone.  Tasks are found through two hash tables of "mask + 1"
+ * buckets each, sized at the zone's start for one task per KiB of zone
+ * (a task block takes at least that), so chains stay a task or two long
+ * whatever the number of tasks: a lookup is a bucket and a task, where a
+ * tree took a cache miss per level.  Runs are hashed with a key of the
+ * zone ("seed"), so that nobody can choose runs that share a chain.
+ */
 typedef struct {
-    ngx_rbtree_t                runs;
-    ngx_rbtree_node_t           runs_sentinel;
-    ngx_rbtree_t                ids;
-    ngx_rbtree_node_t           ids_sentinel;
+    ngx_http_export_task_t    **runs;         /* by run, keyed tasks */
+    ngx_http_export_task_t    **ids;          /* by id, every task */
+    ngx_uint_t                  mask;
+    u_char                      seed[16];
     ngx_queue_t                 queue;
     ngx_queue_t                 waiting;      /* NOT_STARTED, oldest first */
     ngx_queue_t                 jobs;         /* tasks a job holds */

@@ -1,7 +1,7 @@
 
 /*
- * The task table: a slab pool in shared memory, two red-black trees (by
- * run and by task id) and a queue that keeps tasks oldest first.  Every
+ * The task table: a slab pool in shared memory, two hash tables (by run
+ * and by task id) and a queue that keeps tasks oldest first.  Every
  * call here expects the caller to hold the slab mutex, except
  * ngx_http_export_init_zone() and ngx_http_export_unlink_files().
  */
@@ -18,65 +18,92 @@ typedef struct {
 } ngx_http_export_unlink_t;
 
 
-static void ngx_http_export_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static void ngx_http_export_id_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static ngx_http_export_task_t *ngx_http_export_find(ngx_rbtree_t *tree,
-    u_char *key, size_t len, size_t off);
+static uint64_t ngx_http_export_run_hash(u_char *seed, u_char *p,
+    size_t len);
+static ngx_http_export_task_t **ngx_http_export_id_bucket(
+    ngx_http_export_shctx_t *sh, u_char *id);
 static void ngx_http_export_task_free(ngx_http_export_zone_t *zone,
     ngx_http_export_task_t *task);
 static void ngx_http_export_unlink_thread(void *data, ngx_log_t *log);
 static void ngx_http_export_unlink_done(ngx_event_t *ev);
 
 
+#define NGX_HTTP_EXPORT_ROTL(x, b)  (((x) << (b)) | ((x) >> (64 - (b))))
+
+#define NGX_HTTP_EXPORT_SIPROUND                                              \
+    v0 += v1; v1 = NGX_HTTP_EXPORT_ROTL(v1, 13); v1 ^= v0;                    \
+    v0 = NGX_HTTP_EXPORT_ROTL(v0, 32);                                        \
+    v2 += v3; v3 = NGX_HTTP_EXPORT_ROTL(v3, 16); v3 ^= v2;                    \
+    v0 += v3; v3 = NGX_HTTP_EXPORT_ROTL(v3, 21); v3 ^= v0;                    \
+    v2 += v1; v1 = NGX_HTTP_EXPORT_ROTL(v1, 17); v1 ^= v2;                    \
+    v2 = NGX_HTTP_EXPORT_ROTL(v2, 32)
+
+
+/* 8 bytes, little-endian whatever the platform */
+
+static ngx_inline uint64_t
+ngx_http_export_le64(u_char *p)
+{
+    return (uint64_t) p[0] | (uint64_t) p[1] << 8 | (uint64_t) p[2] << 16
+           | (uint64_t) p[3] << 24 | (uint64_t) p[4] << 32
+           | (uint64_t) p[5] << 40 | (uint64_t) p[6] << 48
+           | (uint64_t) p[7] << 56;
+}
+
+
 /*
- * Tree keys: a run's by FNV-1a of its text, 64 bits where the platform
- * has them; an id's are its first bytes, random already.
+ * A run's hash: SipHash-1-3 keyed with the zone's random seed.  Runs
+ * come from clients; with a plain hash they could pick runs that all
+ * fall into one chain.  Ids need no such hash: the zone makes them, at
+ * random.
  */
 
-static ngx_inline ngx_rbtree_key_t
-ngx_http_export_run_key(u_char *p, size_t len)
+static uint64_t
+ngx_http_export_run_hash(u_char *seed, u_char *p, size_t len)
 {
-    uint64_t  h;
+    size_t    i, left;
+    uint64_t  k0, k1, v0, v1, v2, v3, m;
 
-    h = 0xcbf29ce484222325ULL;
+    k0 = ngx_http_export_le64(seed);
+    k1 = ngx_http_export_le64(seed + 8);
 
-    while (len--) {
-        h ^= *p++;
-        h *= 0x100000001b3ULL;
+    v0 = k0 ^ 0x736f6d6570736575ULL;
+    v1 = k1 ^ 0x646f72616e646f6dULL;
+    v2 = k0 ^ 0x6c7967656e657261ULL;
+    v3 = k1 ^ 0x7465646279746573ULL;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        m = ngx_http_export_le64(p + i);
+        v3 ^= m;
+        NGX_HTTP_EXPORT_SIPROUND;
+        v0 ^= m;
     }
 
-    return (ngx_rbtree_key_t) (h ^ (h >> 32));
+    m = (uint64_t) len << 56;
+
+    for (left = 0; i + left < len; left++) {
+        m |= (uint64_t) p[i + left] << (8 * left);
+    }
+
+    v3 ^= m;
+    NGX_HTTP_EXPORT_SIPROUND;
+    v0 ^= m;
+
+    v2 ^= 0xff;
+    NGX_HTTP_EXPORT_SIPROUND;
+    NGX_HTTP_EXPORT_SIPROUND;
+    NGX_HTTP_EXPORT_SIPROUND;
+
+    return v0 ^ v1 ^ v2 ^ v3;
 }
 
 
-static ngx_inline ngx_rbtree_key_t
-ngx_http_export_id_key(u_char *p)
+/* an id's bucket: its first bytes, random already */
+
+static ngx_inline ngx_http_export_task_t **
+ngx_http_export_id_bucket(ngx_http_export_shctx_t *sh, u_char *id)
 {
-    ngx_rbtree_key_t  k;
-
-    ngx_memcpy(&k, p, sizeof(ngx_rbtree_key_t));
-
-    return k;
-}
-
-
-/* orders tasks of equal keys: by id, or by run text */
-
-static ngx_inline ngx_int_t
-ngx_http_export_cmp(ngx_http_export_task_t *t, u_char *key, size_t len,
-    size_t off)
-{
-    if (off) {
-        return ngx_memcmp(key, t->id, 16);
-    }
-
-    if (len != t->run_len) {
-        return (len < t->run_len) ? -1 : 1;
-    }
-
-    return ngx_memcmp(key, t->run, len);
+    return &sh->ids[ngx_http_export_le64(id) & sh->mask];
 }
 
 
@@ -85,7 +112,7 @@ ngx_http_export_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_export_zone_t  *ozone = data;
 
-    size_t                   len;
+    size_t                   len, n;
     ngx_http_export_zone_t  *zone;
 
     zone = shm_zone->data;
@@ -112,10 +139,26 @@ ngx_http_export_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     zone->shpool->data = zone->sh;
 
-    ngx_rbtree_init(&zone->sh->runs, &zone->sh->runs_sentinel,
-                    ngx_http_export_rbtree_insert);
-    ngx_rbtree_init(&zone->sh->ids, &zone->sh->ids_sentinel,
-                    ngx_http_export_id_rbtree_insert);
+    /* a bucket per KiB of zone, a power of two: at most 2 tasks each */
+
+    n = 16;
+
+    while (n * 2 <= shm_zone->shm.size / 1024) {
+        n *= 2;
+    }
+
+    zone->sh->runs = ngx_slab_calloc(zone->shpool,
+                                     2 * n * sizeof(ngx_http_export_task_t *));
+    if (zone->sh->runs == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "export zone \"%V\" is too small",
+                      &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
+
+    zone->sh->ids = zone->sh->runs + n;
+    zone->sh->mask = n - 1;
+
     ngx_queue_init(&zone->sh->queue);
     ngx_queue_init(&zone->sh->waiting);
     ngx_queue_init(&zone->sh->jobs);
@@ -130,7 +173,9 @@ ngx_http_export_init_zone(ngx_shm_zone_t *shm_zone, void *data)
      * random, shared by all workers, and gone with the zone at restart.
      */
 
-    if (RAND_bytes(zone->sh->key, sizeof(zone->sh->key)) != 1) {
+    if (RAND_bytes(zone->sh->key, sizeof(zone->sh->key)) != 1
+        || RAND_bytes(zone->sh->seed, sizeof(zone->sh->seed)) != 1)
+    {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                       "export zone \"%V\": RAND_bytes() failed",
                       &shm_zone->shm.name);
@@ -163,117 +208,28 @@ ngx_http_export_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
-/*
- * The trees: by run through "node" (keyed tasks only), by id through
- * "id_node" (all tasks); "off" is where the node lies in the task.  Equal
- * keys are ordered by the whole run or id, so lookups stay logarithmic
- * even for keys chosen to collide.
- */
-
-static ngx_inline void
-ngx_http_export_insert(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
-    ngx_rbtree_node_t *sentinel, size_t off)
-{
-    ngx_rbtree_node_t      **p;
-    ngx_http_export_task_t  *t, *tt;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            t = (ngx_http_export_task_t *) ((u_char *) node - off);
-            tt = (ngx_http_export_task_t *) ((u_char *) temp - off);
-
-            p = (ngx_http_export_cmp(tt, off ? t->id : t->run, t->run_len,
-                                     off)
-                 < 0) ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
-}
-
-
-static void
-ngx_http_export_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_http_export_insert(temp, node, sentinel, 0);
-}
-
-
-static void
-ngx_http_export_id_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_http_export_insert(temp, node, sentinel,
-                           offsetof(ngx_http_export_task_t, id_node));
-}
-
-
-static ngx_http_export_task_t *
-ngx_http_export_find(ngx_rbtree_t *tree, u_char *key, size_t len,
-    size_t off)
-{
-    ngx_int_t                rc;
-    ngx_rbtree_key_t         hash;
-    ngx_rbtree_node_t       *node, *sentinel;
-    ngx_http_export_task_t  *task;
-
-    hash = off ? ngx_http_export_id_key(key)
-               : ngx_http_export_run_key(key, len);
-
-    node = tree->root;
-    sentinel = tree->sentinel;
-
-    while (node != sentinel) {
-
-        if (hash < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (hash > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        task = (ngx_http_export_task_t *) ((u_char *) node - off);
-
-        rc = ngx_http_export_cmp(task, key, len, off);
-
-        if (rc == 0) {
-            return task;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
-}
-
-
 /* the run's task, even one whose time is over and not yet removed */
 
 ngx_http_export_task_t *
 ngx_http_export_task_find(ngx_http_export_zone_t *zone, ngx_str_t *run)
 {
-    return ngx_http_export_find(&zone->sh->runs, run->data, run->len, 0);
+    uint64_t                 hash;
+    ngx_http_export_task_t  *task;
+
+    hash = ngx_http_export_run_hash(zone->sh->seed, run->data, run->len);
+
+    for (task = zone->sh->runs[hash & zone->sh->mask];
+         task;
+         task = task->run_next)
+    {
+        if (task->hash == hash && task->run_len == run->len
+            && ngx_memcmp(task->run, run->data, run->len) == 0)
+        {
+            return task;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -284,7 +240,7 @@ ngx_http_export_task_lookup(ngx_http_export_zone_t *zone, ngx_str_t *run)
 {
     ngx_http_export_task_t  *task;
 
-    task = ngx_http_export_find(&zone->sh->runs, run->data, run->len, 0);
+    task = ngx_http_export_task_find(zone, run);
 
     if (task && ngx_http_export_expired(task, ngx_time())) {
         return NULL;
@@ -299,8 +255,14 @@ ngx_http_export_task_lookup_id(ngx_http_export_zone_t *zone, u_char *id)
 {
     ngx_http_export_task_t  *task;
 
-    task = ngx_http_export_find(&zone->sh->ids, id, 16,
-                                offsetof(ngx_http_export_task_t, id_node));
+    for (task = *ngx_http_export_id_bucket(zone->sh, id);
+         task;
+         task = task->id_next)
+    {
+        if (ngx_memcmp(task->id, id, 16) == 0) {
+            break;
+        }
+    }
 
     if (task && ngx_http_export_expired(task, ngx_time())) {
         return NULL;
@@ -321,9 +283,9 @@ ngx_http_export_task_create(ngx_http_export_zone_t *zone, ngx_str_t *run,
     ngx_uint_t keyed, u_char *id, ngx_str_t *path,
     ngx_http_export_spec_t *spec)
 {
-    u_char                  *p;
-    size_t                   size;
-    ngx_http_export_task_t  *task;
+    u_char                   *p;
+    size_t                    size;
+    ngx_http_export_task_t   *task, **bucket;
 
     if (run->len > NGX_HTTP_EXPORT_RUN_MAX) {
         return NULL;
@@ -343,8 +305,8 @@ ngx_http_export_task_create(ngx_http_export_zone_t *zone, ngx_str_t *run,
     task->run_len = run->len;
     ngx_memcpy(task->id, id, 16);
 
-    task->node.key = ngx_http_export_run_key(task->run, task->run_len);
-    task->id_node.key = ngx_http_export_id_key(task->id);
+    task->hash = ngx_http_export_run_hash(zone->sh->seed, task->run,
+                                          task->run_len);
     task->keyed = keyed;
 
     task->state = NGX_HTTP_EXPORT_NOT_STARTED;
@@ -385,10 +347,15 @@ ngx_http_export_task_create(ngx_http_export_zone_t *zone, ngx_str_t *run,
     *p = '\0';
 
     if (keyed) {
-        ngx_rbtree_insert(&zone->sh->runs, &task->node);
+        bucket = &zone->sh->runs[task->hash & zone->sh->mask];
+        task->run_next = *bucket;
+        *bucket = task;
     }
 
-    ngx_rbtree_insert(&zone->sh->ids, &task->id_node);
+    bucket = ngx_http_export_id_bucket(zone->sh, task->id);
+    task->id_next = *bucket;
+    *bucket = task;
+
     ngx_queue_insert_tail(&zone->sh->queue, &task->queue);
 
     zone->sh->count++;
@@ -407,12 +374,29 @@ void
 ngx_http_export_task_remove(ngx_http_export_zone_t *zone,
     ngx_http_export_task_t *task)
 {
+    ngx_http_export_task_t  **p;
+
     if (!task->detached) {
         if (task->keyed) {
-            ngx_rbtree_delete(&zone->sh->runs, &task->node);
+            for (p = &zone->sh->runs[task->hash & zone->sh->mask];
+                 *p != task;
+                 p = &(*p)->run_next)
+            {
+                /* void */
+            }
+
+            *p = task->run_next;
         }
 
-        ngx_rbtree_delete(&zone->sh->ids, &task->id_node);
+        for (p = ngx_http_export_id_bucket(zone->sh, task->id);
+             *p != task;
+             p = &(*p)->id_next)
+        {
+            /* void */
+        }
+
+        *p = task->id_next;
+
         ngx_queue_remove(&task->queue);
         zone->sh->count--;
         zone->sh->version++;
