@@ -221,10 +221,9 @@ ngx_http_export_now_ms(void)
 
 /*
  * A run id from the location's export_run_id, checked for the style:
- * a UUID (made canonical, lower case), a decimal number of up to 15 digits, exact
- * in JavaScript too (WebAdMIT), or
- * up to 64 letters, digits, "-" and "_" (ArcGIS; also what a download
- * link may name).  NGX_DECLINED when it is not one; "value" is what was
+ * a UUID (made canonical, lower case), a decimal number of up to 15
+ * digits, exact in JavaScript too (WebAdMIT), or up to 64 letters,
+ * digits, "-" and "_" (ArcGIS; also what a download link may name).  NGX_DECLINED when it is not one; "value" is what was
  * given, for the error.
  */
 
