@@ -123,8 +123,7 @@ static ngx_int_t ngx_http_export_list_dir(ngx_http_export_job_t *job,
     ngx_uint_t source, size_t *alloc);
 static ngx_pool_t *ngx_http_export_job_pool(void);
 static void ngx_http_export_job_pool_free(ngx_pool_t *pool);
-static exz_t *ngx_http_export_kept_zip(void);
-static u_char *ngx_http_export_kept_buf(void);
+static void ngx_http_export_kept(exz_t **zip, u_char **buf);
 static void ngx_http_export_keep(exz_t *zip, u_char *buf);
 
 
@@ -596,7 +595,7 @@ ngx_http_export_generate(ngx_http_export_job_t *job)
         return NGX_ERROR;
     }
 
-    job->buf = ngx_http_export_kept_buf();
+    ngx_http_export_kept(&job->zip, &job->buf);
 
     if (job->buf == NULL) {
         job->buf = ngx_alloc(NGX_HTTP_EXPORT_CHUNK, job->log);
@@ -615,8 +614,6 @@ ngx_http_export_generate(ngx_http_export_job_t *job)
 
     /* the lock tells a starting nginx that this file is being written */
     (void) flock(fd, LOCK_EX|LOCK_NB);
-
-    job->zip = ngx_http_export_kept_zip();
 
     if (job->zip) {
         if (exz_reset(job->zip, fd, (int) job->level) != EXZ_OK) {
@@ -1606,41 +1603,25 @@ ngx_http_export_job_free(ngx_http_export_job_t *job)
 }
 
 
-static exz_t *
-ngx_http_export_kept_zip(void)
-{
-    exz_t  *zip;
+/* a read buffer and a writer from the stash; NULL where it has none */
 
-    zip = NULL;
+static void
+ngx_http_export_kept(exz_t **zip, u_char **buf)
+{
+    *zip = NULL;
+    *buf = NULL;
 
     (void) pthread_mutex_lock(&ngx_http_export_kept_mutex);
 
     if (ngx_http_export_nzips) {
-        zip = ngx_http_export_kept_zips[--ngx_http_export_nzips];
+        *zip = ngx_http_export_kept_zips[--ngx_http_export_nzips];
     }
-
-    (void) pthread_mutex_unlock(&ngx_http_export_kept_mutex);
-
-    return zip;
-}
-
-
-static u_char *
-ngx_http_export_kept_buf(void)
-{
-    u_char  *buf;
-
-    buf = NULL;
-
-    (void) pthread_mutex_lock(&ngx_http_export_kept_mutex);
 
     if (ngx_http_export_nbufs) {
-        buf = ngx_http_export_kept_bufs[--ngx_http_export_nbufs];
+        *buf = ngx_http_export_kept_bufs[--ngx_http_export_nbufs];
     }
 
     (void) pthread_mutex_unlock(&ngx_http_export_kept_mutex);
-
-    return buf;
 }
 
 
