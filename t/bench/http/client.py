@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Helpers of t/bench/http.sh that wrk does not cover.
 
-  client.py mkruns DIR N IDS_FILE
+  client.py mkruns DIR N IDS_FILE [--family HEX]
       makes N run directories under DIR, each holding one tiny report,
-      named by fresh random UUIDs, and writes the ids to IDS_FILE.
+      named by fresh random UUIDs, and writes the ids to IDS_FILE.  With
+      --family, run K is named FAMILY-0000-4000-8000-K (K in 12 hex
+      digits): cycle.lua can then make each name from K ("uuid:" runs)
+      instead of holding them all.
 
   client.py bulk PORT METHOD PREFIX IDS_FILE [--conns N] [--want W]
                  [--pending FILE]
@@ -38,9 +41,16 @@ TINY = b'[{"check":"ntp-sync","host":{"name":"esxi-01"},"status":"PASSED"}]\n'
 STATUS_RE = re.compile(rb'"status":"([A-Z_]+)"')
 
 
-def mkruns(base, n, ids_file):
+def run_name(family, k):
+    return "%08x-0000-4000-8000-%012x" % (family, k)
+
+
+def mkruns(base, n, ids_file, family=None):
     os.makedirs(base, exist_ok=True)
-    ids = [str(uuid.uuid4()) for _ in range(n)]
+    if family is None:
+        ids = [str(uuid.uuid4()) for _ in range(n)]
+    else:
+        ids = [run_name(family, k) for k in range(n)]
     for run in ids:
         d = os.path.join(base, run)
         os.mkdir(d)
@@ -198,7 +208,10 @@ def main():
         return 2
     cmd, argv = sys.argv[1], sys.argv[2:]
     if cmd == "mkruns":
-        mkruns(argv[0], int(argv[1]), argv[2])
+        family = None
+        if len(argv) == 5 and argv[3] == "--family":
+            family = int(argv[4], 16)
+        mkruns(argv[0], int(argv[1]), argv[2], family)
         return 0
     if cmd == "bulk":
         return bulk(argv)
