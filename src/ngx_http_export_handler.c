@@ -371,7 +371,7 @@ ngx_http_export_start(ngx_http_request_t *r,
 
     if (task && !ngx_http_export_finished(task->state)) {
         /* the same export again: answer the task that is under way */
-        ngx_http_export_task_snapshot(task, &st->snap, r->pool);
+        ngx_http_export_task_snapshot(task, &st->snap, r->pool, 0);
         ngx_shmtx_unlock(&zone->shpool->mutex);
         ngx_http_export_remove_paths(zone, &paths, r->connection->log);
 
@@ -440,7 +440,7 @@ ngx_http_export_start(ngx_http_request_t *r,
             ngx_queue_insert_tail(&zone->sh->waiting, &task->waiting);
         }
 
-        ngx_http_export_task_snapshot(task, &st->snap, r->pool);
+        ngx_http_export_task_snapshot(task, &st->snap, r->pool, 0);
 
     } else {
         ngx_http_export_quota_refund(refs, 1);
@@ -540,7 +540,7 @@ ngx_http_export_get(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
     task = ngx_http_export_task_lookup(zone, &ctx->run);
 
     if (task) {
-        ngx_http_export_task_snapshot(task, &snap, r->pool);
+        ngx_http_export_task_snapshot(task, &snap, r->pool, 0);
     }
 
     /* the state seen here: a change after it wakes the request */
@@ -633,7 +633,7 @@ ngx_http_export_answer(ngx_http_request_t *r, ngx_http_export_ctx_t *ctx,
     task = ngx_http_export_task_lookup(zone, &ctx->run);
 
     if (task) {
-        ngx_http_export_task_snapshot(task, &snap, r->pool);
+        ngx_http_export_task_snapshot(task, &snap, r->pool, 0);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);

@@ -494,7 +494,8 @@ ngx_http_export_download(ngx_http_request_t *r)
     task = ngx_http_export_task_lookup_id(zone, id);
 
     if (task) {
-        ngx_http_export_task_snapshot(task, &snap, r->pool);
+        ngx_http_export_task_snapshot(task, &snap, r->pool,
+                                      NGX_HTTP_EXPORT_SNAP_PATH);
 
         if (!found) {
             run.data = snap.run;
@@ -598,7 +599,8 @@ ngx_http_export_data(ngx_http_request_t *r)
     task = ngx_http_export_task_lookup(zone, &ctx->run);
 
     if (task) {
-        ngx_http_export_task_snapshot(task, &snap, r->pool);
+        ngx_http_export_task_snapshot(task, &snap, r->pool,
+                                      NGX_HTTP_EXPORT_SNAP_PATH);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);

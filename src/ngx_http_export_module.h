@@ -133,33 +133,30 @@ typedef struct {
 typedef struct ngx_http_export_task_s  ngx_http_export_task_t;
 
 struct ngx_http_export_task_s {
+    /*
+     * What a status GET reads comes first: the chains it walks and the
+     * fields it answers with fill the first 4 cache lines of the block,
+     * so that a GET of a cold task (100,000 tasks are bigger than the
+     * caches) takes 4 lines from memory, not the whole record.
+     */
     ngx_http_export_task_t     *run_next;
     ngx_http_export_task_t     *id_next;
     uint64_t                    hash;
-    ngx_queue_t                 queue;
-
-    u_char                      run[NGX_HTTP_EXPORT_RUN_MAX];
     size_t                      run_len;
+    u_char                      run[NGX_HTTP_EXPORT_RUN_MAX];
     u_char                      id[16];
-    u_char                      ref[16];      /* referenceToken of FAILED */
-
-    ngx_atomic_t                progress;     /* 0 .. PROGRESS_MAX */
-    ngx_atomic_t                cancel;
 
     ngx_uint_t                  state;
     ngx_uint_t                  running;      /* a job holds the task */
-    ngx_uint_t                  detached;     /* deleted while running */
-    ngx_pid_t                   pid;          /* the worker of the job */
-    ngx_uint_t                  attempts;     /* jobs started */
+    time_t                      expires;
+    ngx_atomic_t                progress;     /* 0 .. PROGRESS_MAX */
     ngx_uint_t                  style;        /* that started it */
-    ngx_uint_t                  keyed;        /* in the tree of runs */
     ngx_uint_t                  cancelled;
     uint64_t                    serial;       /* its number in the zone */
     ngx_uint_t                  nreports;
 
     time_t                      created;
     time_t                      finished;
-    time_t                      expires;
     uint64_t                    created_ms;   /* epoch milliseconds */
     uint64_t                    updated_ms;
     uint64_t                    finished_ms;
@@ -167,10 +164,22 @@ struct ngx_http_export_task_s {
 
     ngx_uint_t                  nwarnings;    /* all the job found */
     ngx_uint_t                  nkept;        /* entries in "warnings" */
-    ngx_http_export_warning_t  *warnings;
+    size_t                      error_len;
+
+    /* read only for a FAILED task or one with warnings */
 
     u_char                     *error;        /* message of FAILED */
-    size_t                      error_len;
+    ngx_http_export_warning_t  *warnings;
+    u_char                      ref[16];      /* referenceToken of FAILED */
+
+    /* for the jobs, the downloads and the zone's upkeep */
+
+    ngx_queue_t                 queue;
+    ngx_atomic_t                cancel;
+    ngx_uint_t                  detached;     /* deleted while running */
+    ngx_pid_t                   pid;          /* the worker of the job */
+    ngx_uint_t                  attempts;     /* jobs started */
+    ngx_uint_t                  keyed;        /* in the table of runs */
 
     u_char                     *path;         /* the archive in the store */
     size_t                      path_len;
@@ -296,6 +305,15 @@ typedef struct {
 } ngx_http_export_ctx_t;
 
 
+/*
+ * What a snapshot copies besides the task's own fields: the strings that
+ * only some answers need, so that a status GET reads no more of a cold
+ * task than it answers with.
+ */
+#define NGX_HTTP_EXPORT_SNAP_PATH       0x01  /* the archive's path */
+#define NGX_HTTP_EXPORT_SNAP_OP         0x02  /* the URI that started it */
+
+
 /* a copy of a task, taken under the lock, for answering */
 typedef struct {
     u_char                      run[NGX_HTTP_EXPORT_RUN_MAX];
@@ -346,7 +364,7 @@ void ngx_http_export_task_remove(ngx_http_export_zone_t *zone,
 void ngx_http_export_task_path(ngx_http_export_task_t *task,
     ngx_array_t *paths);
 void ngx_http_export_task_snapshot(ngx_http_export_task_t *task,
-    ngx_http_export_snapshot_t *snap, ngx_pool_t *pool);
+    ngx_http_export_snapshot_t *snap, ngx_pool_t *pool, ngx_uint_t what);
 void ngx_http_export_expire(ngx_http_export_zone_t *zone, ngx_uint_t all,
     ngx_array_t *unlink);
 void ngx_http_export_touch(ngx_http_export_zone_t *zone);

@@ -437,14 +437,20 @@ ngx_http_export_task_free(ngx_http_export_zone_t *zone,
 
 void
 ngx_http_export_task_snapshot(ngx_http_export_task_t *task,
-    ngx_http_export_snapshot_t *snap, ngx_pool_t *pool)
+    ngx_http_export_snapshot_t *snap, ngx_pool_t *pool, ngx_uint_t what)
 {
     size_t  n;
 
     ngx_memcpy(snap->run, task->run, task->run_len);
     snap->run_len = task->run_len;
     ngx_memcpy(snap->id, task->id, 16);
-    ngx_memcpy(snap->ref, task->ref, 16);
+
+    if (task->state == NGX_HTTP_EXPORT_FAILED) {
+        ngx_memcpy(snap->ref, task->ref, 16);
+
+    } else {
+        ngx_memzero(snap->ref, 16);
+    }
 
     snap->state = task->state;
     snap->progress = task->progress;
@@ -484,13 +490,17 @@ ngx_http_export_task_snapshot(ngx_http_export_task_t *task,
         }
     }
 
-    if (task->spec.op.len) {
+    if ((what & NGX_HTTP_EXPORT_SNAP_OP) && task->spec.op.len) {
         snap->op.data = ngx_pnalloc(pool, task->spec.op.len);
 
         if (snap->op.data) {
             ngx_memcpy(snap->op.data, task->spec.op.data, task->spec.op.len);
             snap->op.len = task->spec.op.len;
         }
+    }
+
+    if (!(what & NGX_HTTP_EXPORT_SNAP_PATH)) {
+        return;
     }
 
     snap->path.data = ngx_pnalloc(pool, task->path_len + 1);

@@ -167,7 +167,8 @@ ngx_http_export_task_by_job(ngx_http_request_t *r, ngx_str_t *job,
     task = ngx_http_export_task_lookup_id(zone, id);
 
     if (task) {
-        ngx_http_export_task_snapshot(task, snap, r->pool);
+        ngx_http_export_task_snapshot(task, snap, r->pool,
+                                      NGX_HTTP_EXPORT_SNAP_OP);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);

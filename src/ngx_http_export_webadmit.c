@@ -193,7 +193,7 @@ ngx_http_export_webadmit_file(ngx_http_request_t *r,
     task = ngx_http_export_task_lookup(zone, &ctx->run);
 
     if (task && task->serial == (uint64_t) serial) {
-        ngx_http_export_task_snapshot(task, &snap, r->pool);
+        ngx_http_export_task_snapshot(task, &snap, r->pool, 0);
 
     } else {
         task = NULL;
