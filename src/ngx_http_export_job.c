@@ -951,8 +951,11 @@ ngx_http_export_add_report(ngx_http_export_job_t *job,
 {
     int                  fd, rc;
     char                *csv_name;
-    ssize_t              n;
+    u_char               path[NGX_MAX_PATH], *p;
+    size_t               len;
+    ssize_t              n, held;
     ngx_int_t            ret;
+    ngx_uint_t           chunks;
     exc_conv_t          *conv;
     const exc_result_t  *res;
 
@@ -967,16 +970,20 @@ ngx_http_export_add_report(ngx_http_export_job_t *job,
         return NGX_OK;
     }
 
-    fd = openat(AT_FDCWD, (char *) job->sources[rep->source],
-                O_RDONLY|O_DIRECTORY);
-    if (fd == -1) {
-        return ngx_http_export_fail(job, ngx_errno,
-                                    "cannot open the run's directory");
+    /* the run's directory and a name readdir() gave: no '/' in it */
+
+    len = ngx_strlen(job->sources[rep->source]);
+
+    if (len + 1 + ngx_strlen(rep->file) + 1 > sizeof(path)) {
+        return ngx_http_export_fail(job, 0, "the path of report \"%s\" "
+                                    "is too long", rep->name);
     }
 
-    n = fd;
-    fd = openat(n, rep->file, O_RDONLY|O_CLOEXEC);
-    (void) close(n);
+    p = ngx_cpymem(path, job->sources[rep->source], len);
+    *p++ = '/';
+    (void) ngx_cpystrn(p, (u_char *) rep->file, path + sizeof(path) - p);
+
+    fd = open((char *) path, O_RDONLY|O_CLOEXEC);
 
     if (fd == -1) {
         return ngx_http_export_fail(job, ngx_errno,
@@ -1002,6 +1009,8 @@ ngx_http_export_add_report(ngx_http_export_job_t *job,
     }
 
     rc = EXC_OK;
+    chunks = 0;
+    held = 0;
 
     for ( ;; ) {
         n = ngx_http_export_read(job, fd, rep, 2);
@@ -1018,6 +1027,9 @@ ngx_http_export_add_report(ngx_http_export_job_t *job,
 
             break;
         }
+
+        chunks++;
+        held = n;
 
         if (exz_write(job->zip, job->buf, n) != EXZ_OK) {
             ret = NGX_ERROR;
@@ -1068,15 +1080,30 @@ ngx_http_export_add_report(ngx_http_export_job_t *job,
         goto zip_failed;
     }
 
-    if (lseek(fd, 0, SEEK_SET) == -1) {
+    rc = exc_emit_begin(conv, ngx_http_export_zip_write, job->zip);
+
+    /*
+     * A report that one read took whole (most of them: a chunk is 256 KiB)
+     * is still in the buffer as pass 1 saw it: pass 2 needs no reading.
+     */
+
+    if (chunks <= 1) {
+        if (rc == EXC_OK && held) {
+            ngx_http_export_progress(job, held);
+            rc = exc_emit(conv, job->buf, held);
+        }
+
+        if (rc == EXC_OK) {
+            rc = exc_emit_end(conv);
+        }
+
+    } else if (lseek(fd, 0, SEEK_SET) == -1) {
         ret = ngx_http_export_fail(job, ngx_errno,
                                    "reading report \"%s\" failed", rep->name);
         goto done;
     }
 
-    rc = exc_emit_begin(conv, ngx_http_export_zip_write, job->zip);
-
-    while (rc == EXC_OK) {
+    while (rc == EXC_OK && chunks > 1) {
         n = ngx_http_export_read(job, fd, rep, 1);
 
         if (n < 0) {

@@ -340,6 +340,55 @@ for my $log (qw(error.log access.log)) {
 like(slurp("$n->{root}/logs/access.log"), qr/signature=- /,
      'access.log shows the link without its signature');
 
+# --- reports read in one chunk, in exactly one, and in several: the job
+#     reads a report in chunks of 256 KiB, and converts one that a single
+#     read took whole from memory; every CSV follows the rules either way
+
+my $sizes = 'c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f';
+my $chunk = 256 * 1024;
+my %sized;
+{
+    my $line = '{"host": {"name": "esx-%06d"}, "status": "PASSED", "n": %d}';
+    my $rows = sub {
+        my ($bytes) = @_;
+        my ($text, $i) = ('', 0);
+        $text .= sprintf($line, $i, $i) . "\n", $i++
+            while length($text) < $bytes - 200;
+        return $text;
+    };
+    $sized{'one.ndjson'} = $rows->(4000);
+    $sized{'several.ndjson'} = $rows->(3 * $chunk + 5000);
+    # exactly one chunk: padded with spaces after the last row
+    my $exact = $rows->($chunk);
+    $sized{'exact.ndjson'} = $exact . (' ' x ($chunk - length($exact) - 1))
+                             . "\n";
+    $sized{'empty-array.json'} = '[]';
+    $sized{'empty.ndjson'} = '';
+}
+is(length $sized{'exact.ndjson'}, $chunk, 'a report of exactly 256 KiB');
+make_run($n->{root}, $sizes, \%sized);
+is(http_req('POST', "/v1/system/check-sets/$sizes/exports")->{status}, 202,
+   'POST of the run of sized reports');
+my $st = wait_status($sizes);
+is($st->{status}, 'COMPLETED', 'the export of sized reports completed');
+$res = http_req('GET', $st->{downloadUrl});
+is($res->{status}, 200, 'its archive downloads');
+open $zf, '>:raw', "$n->{root}/sized.zip" or die $!;
+print $zf $res->{content};
+close $zf;
+check_zip("$n->{root}/sized.zip", 'the archive of sized reports');
+$e = zip_entries("$n->{root}/sized.zip");
+for my $name (sort keys %sized) {
+    my $csv = $name =~ s/\.n?d?json$/.csv/r;
+    is($e->{$name}, $sized{$name}, "$name: the report's bytes");
+    is($e->{$csv}, expected_csv($sized{$name}, $name =~ /ndjson$/),
+       "$csv follows the CSV rules");
+}
+my %sm = map { $_->{name} => $_ }
+         @{ JSON::PP->new->decode($e->{'manifest.json'})->{reports} };
+cmp_ok($sm{'several.ndjson'}{rows}, '>', 3 * $chunk / 80,
+       'manifest rows of the report of several chunks');
+
 unlike(slurp("$n->{root}/logs/error.log"), qr/\[(alert|crit|emerg)\]/,
        'no alert in error.log');
 
