@@ -593,6 +593,7 @@ ngx_http_export_meta_load(ngx_http_export_zone_t *zone, ngx_str_t *store,
         ngx_http_export_task_remove(zone, old);
     }
 
+    v = yajl_tree_get(root, k_created, yajl_t_number);
     task->created = (v && YAJL_IS_INTEGER(v)) ? (time_t) YAJL_GET_INTEGER(v)
                                                : now;
     task->finished = finished;

@@ -117,8 +117,9 @@ spew("$root/store/.export-00000000-dead-4000-8000-000000000000.tmp", 'x');
 my $orphan = "$root/store/export-$a-11111111-1111-4111-8111-111111111111.zip";
 spew($orphan, 'PK');
 
-# --- start again
+# --- start again, in a later second than every export began
 
+select(undef, undef, undef, 1.1);
 $n = start_nginx(%o, keep => 1);
 
 $t = json_of(http_req('GET', api($a)));
@@ -126,6 +127,8 @@ check_task($t, $a, 'A after the restart');
 is($t->{status}, 'COMPLETED', 'A is COMPLETED after the restart');
 is($t->{id}, $ta->{id}, 'with its task id');
 is($t->{size}, $ta->{size}, 'and its size');
+is($t->{startTimestamp}, $ta->{startTimestamp}, 'and its startTimestamp');
+is($t->{endTimestamp}, $ta->{endTimestamp}, 'and its endTimestamp');
 my $res = http_req('GET', $t->{downloadUrl});
 is($res->{status}, 200, 'A downloads after the restart');
 ok($res->{content} eq $zip_a, 'the same archive');
