@@ -87,19 +87,6 @@ ngx_http_export_state_name(ngx_uint_t state)
 }
 
 
-u_char *
-ngx_http_export_rfc3339(u_char *p, time_t t)
-{
-    ngx_tm_t  tm;
-
-    ngx_gmtime(t, &tm);
-
-    return ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02dZ",
-                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
-}
-
-
 ngx_int_t
 ngx_http_export_send_task(ngx_http_request_t *r,
     ngx_http_export_snapshot_t *snap, ngx_uint_t status)
@@ -190,8 +177,10 @@ ngx_http_export_send_task(ngx_http_request_t *r,
     /* the number text is ours: 0.1 stays 0.1, and 100.0 loses one 0 */
 
     p = ngx_cpymem(p, "\",\"progress\":", sizeof("\",\"progress\":") - 1);
-    p = ngx_sprintf(p, "%ui.%02ui", snap->progress / 100,
-                    snap->progress % 100);
+    p = ngx_http_export_uint(p, snap->progress / 100);
+    *p++ = '.';
+    *p++ = (u_char) ('0' + snap->progress % 100 / 10);
+    *p++ = (u_char) ('0' + snap->progress % 10);
     if (p[-1] == '0') {
         p--;
     }
@@ -225,7 +214,8 @@ ngx_http_export_send_task(ngx_http_request_t *r,
         p = ngx_cpymem(p, "\",\"downloadUrlExpiresAt\":\"",
                        sizeof("\",\"downloadUrlExpiresAt\":\"") - 1);
         p = ngx_http_export_rfc3339(p, expires);
-        p = ngx_sprintf(p, "\",\"size\":%O", snap->size);
+        p = ngx_cpymem(p, "\",\"size\":", sizeof("\",\"size\":") - 1);
+        p = ngx_http_export_uint(p, (uint64_t) snap->size);
     }
 
     if (failed) {

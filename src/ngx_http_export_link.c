@@ -267,7 +267,9 @@ ngx_http_export_link_sign(ngx_http_request_t *r,
     p = ngx_cpymem(p, sep, ngx_strlen(sep));
     p = ngx_cpymem(p, "task=", sizeof("task=") - 1);
     p = ngx_http_export_uuid_text(p, snap->id);
-    p = ngx_sprintf(p, "&expires=%T&signature=", *expires);
+    p = ngx_cpymem(p, "&expires=", sizeof("&expires=") - 1);
+    p = ngx_http_export_uint(p, (uint64_t) *expires);
+    p = ngx_cpymem(p, "&signature=", sizeof("&signature=") - 1);
 
     src.data = mac;
     src.len = NGX_HTTP_EXPORT_SIG_LEN;

@@ -444,7 +444,6 @@ ngx_int_t ngx_http_export_send_yajl(ngx_http_request_t *r, void *g,
 ngx_int_t ngx_http_export_send_buf(ngx_http_request_t *r, ngx_buf_t *b,
     ngx_uint_t status, const char *type, size_t type_len);
 const char *ngx_http_export_state_name(ngx_uint_t state);
-u_char *ngx_http_export_rfc3339(u_char *p, time_t t);
 
 /* ngx_http_export_link.c: signed download links */
 ngx_int_t ngx_http_export_link_sign(ngx_http_request_t *r,
@@ -536,6 +535,8 @@ ngx_uint_t ngx_http_export_is_quota_zone(ngx_shm_zone_t *shm_zone);
 /* ngx_http_export_util.c */
 void ngx_http_export_uuid(u_char *bin);
 u_char *ngx_http_export_uuid_text(u_char *p, u_char *bin);
+u_char *ngx_http_export_uint(u_char *p, uint64_t n);
+u_char *ngx_http_export_rfc3339(u_char *p, time_t t);
 ngx_int_t ngx_http_export_uuid_parse(u_char *bin, u_char *text, size_t len);
 ngx_http_export_ctx_t *ngx_http_export_get_ctx(ngx_http_request_t *r);
 uint64_t ngx_http_export_now_ms(void);

@@ -104,6 +104,71 @@ ngx_http_export_uuid(u_char *bin)
 }
 
 
+/*
+ * Decimal text without ngx_sprintf(): a status GET prints a few numbers
+ * and three times, and the format parser cost more than the digits.
+ */
+
+u_char *
+ngx_http_export_uint(u_char *p, uint64_t n)
+{
+    u_char   buf[NGX_INT64_LEN], *q;
+
+    q = buf + sizeof(buf);
+
+    do {
+        *--q = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, q, buf + sizeof(buf) - q);
+}
+
+
+/* exactly "width" digits, zero-padded: the fields of a time */
+
+static u_char *
+ngx_http_export_digits(u_char *p, ngx_uint_t n, ngx_uint_t width)
+{
+    u_char  *q;
+
+    q = p + width;
+
+    while (q > p) {
+        *--q = (u_char) ('0' + n % 10);
+        n /= 10;
+    }
+
+    return p + width;
+}
+
+
+/* 2026-11-22T16:00:00Z */
+
+u_char *
+ngx_http_export_rfc3339(u_char *p, time_t t)
+{
+    ngx_tm_t  tm;
+
+    ngx_gmtime(t, &tm);
+
+    p = ngx_http_export_digits(p, tm.ngx_tm_year, 4);
+    *p++ = '-';
+    p = ngx_http_export_digits(p, tm.ngx_tm_mon, 2);
+    *p++ = '-';
+    p = ngx_http_export_digits(p, tm.ngx_tm_mday, 2);
+    *p++ = 'T';
+    p = ngx_http_export_digits(p, tm.ngx_tm_hour, 2);
+    *p++ = ':';
+    p = ngx_http_export_digits(p, tm.ngx_tm_min, 2);
+    *p++ = ':';
+    p = ngx_http_export_digits(p, tm.ngx_tm_sec, 2);
+    *p++ = 'Z';
+
+    return p;
+}
+
+
 u_char *
 ngx_http_export_uuid_text(u_char *p, u_char *bin)
 {
