@@ -501,7 +501,7 @@ record() {   # figure what value target verdict detail
 # and status errors, summed)
 ab() {
     local tag=$1 c=$2 i r rps_a= rps_b= p99_a= p99_b= err_a=0 err_b=0
-    local cpu_a= cpu_b=
+    local cpu_a= cpu_b= other_b=
     for i in $(seq "$rounds"); do
         quiet
         if [ -n "${A_PRE:-}" ]; then $A_PRE; fi
@@ -520,6 +520,7 @@ ab() {
         r=$(wrk_run "$tag-baseline-$i" "$c" "${B_ARGS[@]}")
         rps_b+=" $(field rps "$r")"; p99_b+=" $(field p99_us "$r")"
         cpu_b+=" $(field cpu_us "$r")"
+        other_b+=" $(field other_pct "$r")"
         err_b=$((err_b + $(field connect "$r") + $(field read "$r")
                  + $(field write "$r") + $(field timeout "$r")
                  + $(field status "$r")))
@@ -531,6 +532,7 @@ ab() {
     A_RPS=$(median <<< "$rps_a"); A_P99=$(median <<< "$p99_a")
     B_RPS=$(median <<< "$rps_b"); B_P99=$(median <<< "$p99_b")
     A_CPU=$(median <<< "$cpu_a"); B_CPU=$(median <<< "$cpu_b")
+    B_OTHER=$(median <<< "$other_b")
     A_ERR=$err_a; B_ERR=$err_b
     if [ "$A_ERR" -gt 0 ] || [ "$B_ERR" -gt 0 ]; then
         say "  note: errors or non-2xx answers: module $A_ERR," \
@@ -745,6 +747,22 @@ if want 3; then
         -v q="$drain_total" 'BEGIN { printf "%.0f", n / (d * r + q) }')
     record 3 "  exports started and finished per second" "$v" "" "-" "info" \
         "$post_total POSTs in $((dur * rounds)) s + $drain_total s to finish them"
+
+    # At 0.5, the 2 CPUs serve half the baseline's requests: each POST
+    # may take twice the CPU of a baseline request, wrk's share and the
+    # other load included.  wrk's share stays what it is (T - B_CPU), so
+    # nginx may spend T + B_CPU on a POST and its export, T being the
+    # CPU time per baseline request.  floor.c measures the file work
+    # alone of one export on the same file system.
+    v=$(awk -v r="$B_RPS" -v c="$B_CPU" -v o="$B_OTHER" \
+        'BEGIN { t = (2e6 - o * 1e4) / r; printf "%.1f", t + c }')
+    record 3 "  nginx CPU per POST that 0.5 allows, export included (us)" \
+        "$v" "" "-" "info" "2 CPUs at $B_RPS req/s: wrk's share kept"
+    gcc -O2 -o "$tmp/bin/floor" "$here/floor.c" || die "cannot build floor"
+    v=$("$tmp/bin/floor" "$shm/floor" 20000)
+    rm -rf "$shm/floor"
+    record 3 "  the file work alone of one export, floor.c (us CPU)" \
+        "$v" "" "-" "info" "list and read the run, write archive and metadata"
     say ""
 fi
 
