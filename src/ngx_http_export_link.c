@@ -34,7 +34,8 @@ static ngx_uint_t             ngx_http_export_next_mac;
 
 
 static ngx_int_t ngx_http_export_link_mac(ngx_http_export_zone_t *zone,
-    u_char *run, size_t run_len, u_char *id, time_t expires, u_char *mac);
+    u_char *run, size_t run_len, u_char *id_text, time_t expires,
+    u_char *mac);
 static ngx_int_t ngx_http_export_hmac(ngx_http_export_zone_t *zone,
     u_char *msg, size_t len, u_char *mac);
 static ngx_http_export_mac_t *ngx_http_export_hmac_key(u_char *key,
@@ -49,7 +50,7 @@ static ngx_int_t ngx_http_export_data(ngx_http_request_t *r);
 
 static ngx_int_t
 ngx_http_export_link_mac(ngx_http_export_zone_t *zone, u_char *run,
-    size_t run_len, u_char *id, time_t expires, u_char *mac)
+    size_t run_len, u_char *id_text, time_t expires, u_char *mac)
 {
     u_char        msg[sizeof("v1\n\n\n") + NGX_HTTP_EXPORT_RUN_MAX
                       + NGX_HTTP_EXPORT_UUID_LEN + NGX_TIME_T_LEN];
@@ -58,9 +59,9 @@ ngx_http_export_link_mac(ngx_http_export_zone_t *zone, u_char *run,
     p = ngx_cpymem(msg, "v1\n", 3);
     p = ngx_cpymem(p, run, ngx_min(run_len, NGX_HTTP_EXPORT_RUN_MAX));
     *p++ = '\n';
-    p = ngx_http_export_uuid_text(p, id);
+    p = ngx_cpymem(p, id_text, NGX_HTTP_EXPORT_UUID_LEN);
     *p++ = '\n';
-    p = ngx_sprintf(p, "%T", expires);
+    p = ngx_http_export_uint(p, (uint64_t) expires);
 
     return ngx_http_export_hmac(zone, msg, p - msg, mac);
 }
@@ -196,6 +197,7 @@ ngx_http_export_link_sign(ngx_http_request_t *r,
     ngx_http_export_snapshot_t *snap, ngx_str_t *url, time_t *expires)
 {
     u_char                      mac[NGX_HTTP_EXPORT_SIG_LEN], *p;
+    u_char                      id_text[NGX_HTTP_EXPORT_UUID_LEN];
     size_t                      len;
     uintptr_t                   escape;
     time_t                      ttl;
@@ -218,7 +220,9 @@ ngx_http_export_link_sign(ngx_http_request_t *r,
 
     *expires = ngx_time() + ttl;
 
-    if (ngx_http_export_link_mac(zone, snap->run, snap->run_len, snap->id,
+    ngx_http_export_uuid_text(id_text, snap->id);
+
+    if (ngx_http_export_link_mac(zone, snap->run, snap->run_len, id_text,
                                  *expires, mac)
         != NGX_OK)
     {
@@ -266,7 +270,7 @@ ngx_http_export_link_sign(ngx_http_request_t *r,
 
     p = ngx_cpymem(p, sep, ngx_strlen(sep));
     p = ngx_cpymem(p, "task=", sizeof("task=") - 1);
-    p = ngx_http_export_uuid_text(p, snap->id);
+    p = ngx_cpymem(p, id_text, NGX_HTTP_EXPORT_UUID_LEN);
     p = ngx_cpymem(p, "&expires=", sizeof("&expires=") - 1);
     p = ngx_http_export_uint(p, (uint64_t) *expires);
     p = ngx_cpymem(p, "&signature=", sizeof("&signature=") - 1);
@@ -520,7 +524,8 @@ ngx_http_export_download(ngx_http_request_t *r)
     ngx_http_export_uuid_text(ctx->id, id);
     ctx->has_id = 1;
 
-    if (ngx_http_export_link_mac(zone, run.data, run.len, id, expires, mac)
+    if (ngx_http_export_link_mac(zone, run.data, run.len, ctx->id, expires,
+                                 mac)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
