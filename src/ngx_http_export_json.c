@@ -18,25 +18,6 @@
 
 
 #define NGX_HTTP_EXPORT_BODY_SIZE   1024
-#define NGX_HTTP_EXPORT_TIME_LEN    (sizeof("2026-11-22T16:00:00Z") - 1)
-
-/* the parts of ExportTaskRest that do not vary, for its size */
-#define NGX_HTTP_EXPORT_TASK_FIXED                                            \
-    "{\"status\":\"\",\"progress\":.,\"startTimestamp\":\"\","                   \
-    "\"endTimestamp\":\"\",\"id\":\"\",\"runId\":\"\",\"warnings\":[]}\n"
-#define NGX_HTTP_EXPORT_TASK_LINK                                             \
-    ",\"downloadUrl\":\"\",\"downloadUrlExpiresAt\":\"\",\"size\":"
-#define NGX_HTTP_EXPORT_TASK_ERROR                                            \
-    ",\"error\":{\"message\":\"\",\"remediationMessage\":\"\","                 \
-    "\"referenceToken\":\"\"}"
-#define NGX_HTTP_EXPORT_TASK_WARNING                                          \
-    ",{\"report\":\"\",\"message\":\"\",\"offset\":}"
-#define NGX_HTTP_EXPORT_TASK_NO_CAUSE                                         \
-    "the export failed; error.log has the cause"
-#define NGX_HTTP_EXPORT_TASK_REMEDY                                           \
-    "Check that the run's reports are readable and the export store has "   \
-    "room, then start the export again; report the referenceToken if it "   \
-    "fails again."
 #define NGX_HTTP_EXPORT_YAJL_HEADER  ngx_align(sizeof(size_t), NGX_ALIGNMENT)
 
 
@@ -61,10 +42,8 @@ static void ngx_http_export_gen_print(void *ctx, const char *str,
     size_t len);
 static ngx_int_t ngx_http_export_send_gen(ngx_http_request_t *r,
     yajl_gen g, ngx_http_export_body_t *body, ngx_uint_t status);
-static ngx_int_t ngx_http_export_send_chain(ngx_http_request_t *r,
-    ngx_chain_t *out, off_t size, ngx_uint_t status);
-static u_char *ngx_http_export_json_escape(u_char *dst, u_char *src,
-    size_t len);
+static void ngx_http_export_gen_time(yajl_gen g, time_t t);
+static void ngx_http_export_gen_uuid(yajl_gen g, u_char *bin);
 
 
 static const char  *ngx_http_export_states[] = {
@@ -87,20 +66,40 @@ ngx_http_export_state_name(ngx_uint_t state)
 }
 
 
+static void
+ngx_http_export_gen_time(yajl_gen g, time_t t)
+{
+    u_char  buf[sizeof("2026-11-22T16:00:00Z")], *p;
+
+    p = ngx_http_export_rfc3339(buf, t);
+
+    yajl_gen_string(g, buf, p - buf);
+}
+
+
+static void
+ngx_http_export_gen_uuid(yajl_gen g, u_char *bin)
+{
+    u_char  buf[NGX_HTTP_EXPORT_UUID_LEN];
+
+    ngx_http_export_uuid_text(buf, bin);
+
+    yajl_gen_string(g, buf, NGX_HTTP_EXPORT_UUID_LEN);
+}
+
+
 ngx_int_t
 ngx_http_export_send_task(ngx_http_request_t *r,
     ngx_http_export_snapshot_t *snap, ngx_uint_t status)
 {
-    u_char                     *p;
-    size_t                      len;
+    u_char                      num[NGX_OFF_T_LEN + 8], *p;
     time_t                      expires;
-    ngx_buf_t                  *b;
+    yajl_gen                    g;
     ngx_str_t                   url;
     ngx_int_t                   rc;
-    ngx_uint_t                  i, failed;
-    const char                 *state;
-    ngx_chain_t                 out;
+    ngx_uint_t                  i;
     ngx_http_export_ctx_t      *ctx;
+    ngx_http_export_body_t      body;
     ngx_http_export_warning_t  *w;
 
     ctx = ngx_http_export_get_ctx(r);
@@ -113,9 +112,7 @@ ngx_http_export_send_task(ngx_http_request_t *r,
     ctx->state = snap->state;
     ctx->has_state = 1;
 
-    failed = (snap->state == NGX_HTTP_EXPORT_FAILED);
-
-    if (failed) {
+    if (snap->state == NGX_HTTP_EXPORT_FAILED) {
         ngx_http_export_uuid_text(ctx->ref, snap->ref);
         ctx->has_ref = 1;
     }
@@ -130,208 +127,114 @@ ngx_http_export_send_task(ngx_http_request_t *r,
         }
     }
 
-    /*
-     * ExportTaskRest, written straight into one buffer: it is the answer
-     * every poll gets, and a generator's call per token cost more than
-     * the rest of the body.  Its text is what yajl printed before: no
-     * spaces, the same order, strings escaped the same way.  The size
-     * is a bound: a string escaped takes at most 6 bytes a byte.
-     */
-
-    state = ngx_http_export_state_name(snap->state);
-
-    len = sizeof(NGX_HTTP_EXPORT_TASK_FIXED) - 1 + ngx_strlen(state)
-          + 2 * NGX_HTTP_EXPORT_TIME_LEN + NGX_HTTP_EXPORT_UUID_LEN
-          + NGX_INT_T_LEN + 6 * snap->run_len;
-
-    if (snap->state == NGX_HTTP_EXPORT_COMPLETED) {
-        len += sizeof(NGX_HTTP_EXPORT_TASK_LINK) - 1 + 6 * url.len
-               + NGX_HTTP_EXPORT_TIME_LEN + NGX_OFF_T_LEN;
-    }
-
-    if (failed) {
-        len += sizeof(NGX_HTTP_EXPORT_TASK_ERROR) - 1
-               + sizeof(NGX_HTTP_EXPORT_TASK_NO_CAUSE) - 1
-               + sizeof(NGX_HTTP_EXPORT_TASK_REMEDY) - 1
-               + 6 * snap->error.len + NGX_HTTP_EXPORT_UUID_LEN;
-    }
-
-    w = snap->warnings;
-
-    for (i = 0; i < snap->nkept; i++) {
-        len += sizeof(NGX_HTTP_EXPORT_TASK_WARNING) - 1
-               + 6 * ngx_strlen(w[i].report) + 6 * ngx_strlen(w[i].reason)
-               + NGX_INT64_LEN;
-    }
-
-    len += sizeof(",\"warningsOmitted\":") - 1 + NGX_INT_T_LEN;
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
+    g = ngx_http_export_gen_alloc(r, &body);
+    if (g == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_cpymem(b->last, "{\"status\":\"", sizeof("{\"status\":\"") - 1);
-    p = ngx_cpymem(p, state, ngx_strlen(state));
+    yajl_gen_map_open(g);
 
-    /* the number text is ours: 0.1 stays 0.1, and 100.0 loses one 0 */
+    ngx_http_export_gen_key(g, "status");
+    ngx_http_export_gen_cstr(g, ngx_http_export_state_name(snap->state));
 
-    p = ngx_cpymem(p, "\",\"progress\":", sizeof("\",\"progress\":") - 1);
-    p = ngx_http_export_uint(p, snap->progress / 100);
+    /* the number text is ours: yajl would print 0.1 as 0.1000000000000000055 */
+
+    ngx_http_export_gen_key(g, "progress");
+    p = ngx_http_export_uint(num, snap->progress / 100);
     *p++ = '.';
     *p++ = (u_char) ('0' + snap->progress % 100 / 10);
     *p++ = (u_char) ('0' + snap->progress % 10);
     if (p[-1] == '0') {
         p--;
     }
+    yajl_gen_number(g, (const char *) num, p - num);
 
-    p = ngx_cpymem(p, ",\"startTimestamp\":\"",
-                   sizeof(",\"startTimestamp\":\"") - 1);
-    p = ngx_http_export_rfc3339(p, snap->created);
+    ngx_http_export_gen_key(g, "startTimestamp");
+    ngx_http_export_gen_time(g, snap->created);
 
+    ngx_http_export_gen_key(g, "endTimestamp");
     if (ngx_http_export_finished(snap->state)) {
-        p = ngx_cpymem(p, "\",\"endTimestamp\":\"",
-                       sizeof("\",\"endTimestamp\":\"") - 1);
-        p = ngx_http_export_rfc3339(p, snap->finished);
-        *p++ = '"';
+        ngx_http_export_gen_time(g, snap->finished);
 
     } else {
-        p = ngx_cpymem(p, "\",\"endTimestamp\":null",
-                       sizeof("\",\"endTimestamp\":null") - 1);
+        yajl_gen_null(g);
     }
 
-    p = ngx_cpymem(p, ",\"id\":\"", sizeof(",\"id\":\"") - 1);
-    p = ngx_cpymem(p, ctx->id, NGX_HTTP_EXPORT_UUID_LEN);
+    ngx_http_export_gen_key(g, "id");
+    ngx_http_export_gen_uuid(g, snap->id);
 
-    p = ngx_cpymem(p, "\",\"runId\":\"", sizeof("\",\"runId\":\"") - 1);
-    p = ngx_http_export_json_escape(p, snap->run, snap->run_len);
-    *p++ = '"';
+    ngx_http_export_gen_key(g, "runId");
+    yajl_gen_string(g, snap->run, snap->run_len);
 
     if (snap->state == NGX_HTTP_EXPORT_COMPLETED) {
-        p = ngx_cpymem(p, ",\"downloadUrl\":\"",
-                       sizeof(",\"downloadUrl\":\"") - 1);
-        p = ngx_http_export_json_escape(p, url.data, url.len);
-        p = ngx_cpymem(p, "\",\"downloadUrlExpiresAt\":\"",
-                       sizeof("\",\"downloadUrlExpiresAt\":\"") - 1);
-        p = ngx_http_export_rfc3339(p, expires);
-        p = ngx_cpymem(p, "\",\"size\":", sizeof("\",\"size\":") - 1);
-        p = ngx_http_export_uint(p, (uint64_t) snap->size);
+        ngx_http_export_gen_key(g, "downloadUrl");
+        yajl_gen_string(g, url.data, url.len);
+
+        ngx_http_export_gen_key(g, "downloadUrlExpiresAt");
+        ngx_http_export_gen_time(g, expires);
+
+        ngx_http_export_gen_key(g, "size");
+        p = ngx_http_export_uint(num, (uint64_t) snap->size);
+        yajl_gen_number(g, (const char *) num, p - num);
     }
 
-    if (failed) {
-        p = ngx_cpymem(p, ",\"error\":{\"message\":\"",
-                       sizeof(",\"error\":{\"message\":\"") - 1);
+    if (snap->state == NGX_HTTP_EXPORT_FAILED) {
+        ngx_http_export_gen_key(g, "error");
+        yajl_gen_map_open(g);
 
+        ngx_http_export_gen_key(g, "message");
         if (snap->error.len) {
-            p = ngx_http_export_json_escape(p, snap->error.data,
-                                            snap->error.len);
+            yajl_gen_string(g, snap->error.data, snap->error.len);
 
         } else {
             /* the zone had no room for the text; error.log has it */
-            p = ngx_cpymem(p, NGX_HTTP_EXPORT_TASK_NO_CAUSE,
-                           sizeof(NGX_HTTP_EXPORT_TASK_NO_CAUSE) - 1);
+            ngx_http_export_gen_cstr(g, "the export failed; error.log "
+                                        "has the cause");
         }
 
-        p = ngx_cpymem(p, "\",\"remediationMessage\":\"",
-                       sizeof("\",\"remediationMessage\":\"") - 1);
-        p = ngx_cpymem(p, NGX_HTTP_EXPORT_TASK_REMEDY,
-                       sizeof(NGX_HTTP_EXPORT_TASK_REMEDY) - 1);
-        p = ngx_cpymem(p, "\",\"referenceToken\":\"",
-                       sizeof("\",\"referenceToken\":\"") - 1);
-        p = ngx_cpymem(p, ctx->ref, NGX_HTTP_EXPORT_UUID_LEN);
-        p = ngx_cpymem(p, "\"}", 2);
+        ngx_http_export_gen_key(g, "remediationMessage");
+        ngx_http_export_gen_cstr(g,
+            "Check that the run's reports are readable and the export "
+            "store has room, then start the export again; report the "
+            "referenceToken if it fails again.");
+
+        ngx_http_export_gen_key(g, "referenceToken");
+        ngx_http_export_gen_uuid(g, snap->ref);
+
+        yajl_gen_map_close(g);
     }
 
-    p = ngx_cpymem(p, ",\"warnings\":[", sizeof(",\"warnings\":[") - 1);
+    ngx_http_export_gen_key(g, "warnings");
+    yajl_gen_array_open(g);
+
+    w = snap->warnings;
 
     for (i = 0; i < snap->nkept; i++) {
-        if (i) {
-            *p++ = ',';
-        }
+        yajl_gen_map_open(g);
 
-        p = ngx_cpymem(p, "{\"report\":\"", sizeof("{\"report\":\"") - 1);
-        p = ngx_http_export_json_escape(p, w[i].report,
-                                        ngx_strlen(w[i].report));
-        p = ngx_cpymem(p, "\",\"message\":\"",
-                       sizeof("\",\"message\":\"") - 1);
-        p = ngx_http_export_json_escape(p, (u_char *) w[i].reason,
-                                        ngx_strlen(w[i].reason));
-        p = ngx_sprintf(p, "\",\"offset\":%uL}", w[i].offset);
+        ngx_http_export_gen_key(g, "report");
+        ngx_http_export_gen_cstr(g, (char *) w[i].report);
+
+        ngx_http_export_gen_key(g, "message");
+        ngx_http_export_gen_cstr(g, (char *) w[i].reason);
+
+        ngx_http_export_gen_key(g, "offset");
+        p = ngx_sprintf(num, "%uL", w[i].offset);
+        yajl_gen_number(g, (const char *) num, p - num);
+
+        yajl_gen_map_close(g);
     }
 
-    *p++ = ']';
+    yajl_gen_array_close(g);
 
     if (snap->nwarnings > snap->nkept) {
-        p = ngx_sprintf(p, ",\"warningsOmitted\":%ui",
-                        snap->nwarnings - snap->nkept);
+        ngx_http_export_gen_key(g, "warningsOmitted");
+        yajl_gen_integer(g, snap->nwarnings - snap->nkept);
     }
 
-    *p++ = '}';
-    *p++ = '\n';
+    yajl_gen_map_close(g);
 
-    b->last = p;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_export_send_chain(r, &out, b->last - b->pos, status);
-}
-
-
-/*
- * A JSON string's text, as yajl escapes it: the quote, the backslash and
- * the control characters; "/" and bytes above 0x7f as they are.
- */
-
-static u_char *
-ngx_http_export_json_escape(u_char *dst, u_char *src, size_t len)
-{
-    u_char  c;
-
-    static u_char  hex[] = "0123456789ABCDEF";
-
-    while (len--) {
-        c = *src++;
-
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            *dst++ = c;
-            continue;
-        }
-
-        *dst++ = '\\';
-
-        switch (c) {
-        case '"':
-        case '\\':
-            *dst++ = c;
-            break;
-        case '\n':
-            *dst++ = 'n';
-            break;
-        case '\r':
-            *dst++ = 'r';
-            break;
-        case '\t':
-            *dst++ = 't';
-            break;
-        case '\b':
-            *dst++ = 'b';
-            break;
-        case '\f':
-            *dst++ = 'f';
-            break;
-        default:
-            *dst++ = 'u';
-            *dst++ = '0';
-            *dst++ = '0';
-            *dst++ = hex[c >> 4];
-            *dst++ = hex[c & 0xf];
-        }
-    }
-
-    return dst;
+    return ngx_http_export_send_gen(r, g, &body, status);
 }
 
 
@@ -599,6 +502,7 @@ static ngx_int_t
 ngx_http_export_send_gen(ngx_http_request_t *r, yajl_gen g,
     ngx_http_export_body_t *body, ngx_uint_t status)
 {
+    ngx_int_t   rc;
     ngx_buf_t  *b;
 
     ngx_http_export_gen_print(body, "\n", 1);
@@ -613,18 +517,8 @@ ngx_http_export_send_gen(ngx_http_request_t *r, yajl_gen g,
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
-    return ngx_http_export_send_chain(r, body->out, body->size, status);
-}
-
-
-static ngx_int_t
-ngx_http_export_send_chain(ngx_http_request_t *r, ngx_chain_t *out,
-    off_t size, ngx_uint_t status)
-{
-    ngx_int_t  rc;
-
     r->headers_out.status = status;
-    r->headers_out.content_length_n = size;
+    r->headers_out.content_length_n = body->size;
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
@@ -639,7 +533,7 @@ ngx_http_export_send_chain(ngx_http_request_t *r, ngx_chain_t *out,
         return rc;
     }
 
-    return ngx_http_output_filter(r, out);
+    return ngx_http_output_filter(r, body->out);
 }
 
 
