@@ -51,6 +51,12 @@ is(json_of(http_req('GET', api($d)))->{status}, 'IN_PROGRESS',
 
 # nginx -t beside the live server leaves its files alone
 my $tmp_d = "$root/store/.export-$td->{id}.tmp";
+# the job writes its IN_PROGRESS record (an fsync) and lists the run
+# before it creates the archive: look for a moment
+for (1 .. 200) {
+    last if -e $tmp_d;
+    sleep 0.01;
+}
 ok(-e $tmp_d, 'D is written to its temporary file');
 my $bin = $ENV{TEST_NGINX_BINARY} || "/usr/sbin/nginx";
 my $out = `$bin -t -p $root/ -c conf/nginx.conf 2>&1`;
