@@ -43,7 +43,6 @@ static void ngx_http_export_gen_print(void *ctx, const char *str,
 static ngx_int_t ngx_http_export_send_gen(ngx_http_request_t *r,
     yajl_gen g, ngx_http_export_body_t *body, ngx_uint_t status);
 static void ngx_http_export_gen_time(yajl_gen g, time_t t);
-static void ngx_http_export_gen_uuid(yajl_gen g, u_char *bin);
 
 
 static const char  *ngx_http_export_states[] = {
@@ -74,17 +73,6 @@ ngx_http_export_gen_time(yajl_gen g, time_t t)
     p = ngx_http_export_rfc3339(buf, t);
 
     yajl_gen_string(g, buf, p - buf);
-}
-
-
-static void
-ngx_http_export_gen_uuid(yajl_gen g, u_char *bin)
-{
-    u_char  buf[NGX_HTTP_EXPORT_UUID_LEN];
-
-    ngx_http_export_uuid_text(buf, bin);
-
-    yajl_gen_string(g, buf, NGX_HTTP_EXPORT_UUID_LEN);
 }
 
 
@@ -161,7 +149,7 @@ ngx_http_export_send_task(ngx_http_request_t *r,
     }
 
     ngx_http_export_gen_key(g, "id");
-    ngx_http_export_gen_uuid(g, snap->id);
+    yajl_gen_string(g, ctx->id, NGX_HTTP_EXPORT_UUID_LEN);
 
     ngx_http_export_gen_key(g, "runId");
     yajl_gen_string(g, snap->run, snap->run_len);
@@ -199,7 +187,7 @@ ngx_http_export_send_task(ngx_http_request_t *r,
             "referenceToken if it fails again.");
 
         ngx_http_export_gen_key(g, "referenceToken");
-        ngx_http_export_gen_uuid(g, snap->ref);
+        yajl_gen_string(g, ctx->ref, NGX_HTTP_EXPORT_UUID_LEN);
 
         yajl_gen_map_close(g);
     }
