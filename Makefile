@@ -53,9 +53,14 @@ $(MODULE): $(BUILD)/configured $(MOD_SRCS)
 run: build
 	@util/demo.sh
 
-$(UNIT_BIN)/test_csv: t/unit/test_csv.c src/ngx_export_csv.c src/ngx_export_csv.h
+$(UNIT_BIN)/test_csv: t/unit/test_csv.c src/ngx_export_csv.c src/ngx_export_csv.h \
+		src/ngx_export_utf8.c src/ngx_export_utf8.h
 	@mkdir -p $(UNIT_BIN)
-	$(CC) $(UNIT_CFLAGS) $< src/ngx_export_csv.c -lyajl -lcmocka -o $@
+	$(CC) $(UNIT_CFLAGS) $< src/ngx_export_csv.c src/ngx_export_utf8.c -lyajl -lcmocka -o $@
+
+$(UNIT_BIN)/test_utf8: t/unit/test_utf8.c src/ngx_export_utf8.c src/ngx_export_utf8.h
+	@mkdir -p $(UNIT_BIN)
+	$(CC) $(UNIT_CFLAGS) $< src/ngx_export_utf8.c -lcmocka -o $@
 
 $(UNIT_BIN)/test_zip: t/unit/test_zip.c src/ngx_export_zip.c src/ngx_export_zip.h
 	@mkdir -p $(UNIT_BIN)
@@ -67,8 +72,10 @@ $(UNIT_BIN)/zipcat: t/unit/zipcat.c src/ngx_export_zip.c src/ngx_export_zip.h
 
 test: build test-unit test-nginx
 
-test-unit: deps $(UNIT_BIN)/test_csv $(UNIT_BIN)/test_zip $(UNIT_BIN)/zipcat
+test-unit: deps $(UNIT_BIN)/test_csv $(UNIT_BIN)/test_utf8 $(UNIT_BIN)/test_zip \
+		$(UNIT_BIN)/zipcat
 	$(UNIT_BIN)/test_csv
+	$(UNIT_BIN)/test_utf8
 	$(UNIT_BIN)/test_zip
 
 test-nginx: build
@@ -88,12 +95,16 @@ test-asan: deps
 	@util/deps.sh --fuzz
 	@mkdir -p $(BUILD)/asan
 	clang-14 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
-		-Isrc t/unit/test_csv.c src/ngx_export_csv.c -lyajl -lcmocka \
-		-o $(BUILD)/asan/test_csv
+		-Isrc t/unit/test_csv.c src/ngx_export_csv.c src/ngx_export_utf8.c \
+		-lyajl -lcmocka -o $(BUILD)/asan/test_csv
+	clang-14 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+		-Isrc t/unit/test_utf8.c src/ngx_export_utf8.c -lcmocka \
+		-o $(BUILD)/asan/test_utf8
 	clang-14 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 		-pthread -Isrc t/unit/test_zip.c src/ngx_export_zip.c -lz -lcmocka \
 		-o $(BUILD)/asan/test_zip
 	$(BUILD)/asan/test_csv
+	$(BUILD)/asan/test_utf8
 	$(BUILD)/asan/test_zip
 
 # the ZIP writer's tests, its thread included, with ThreadSanitizer
@@ -115,7 +126,7 @@ fuzz:
 	@util/deps.sh --fuzz
 	@mkdir -p $(BUILD)/fuzz/corpus
 	clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
-		t/fuzz/fuzz_csv.c src/ngx_export_csv.c -lyajl -o $(BUILD)/fuzz/fuzz_csv
+		t/fuzz/fuzz_csv.c src/ngx_export_csv.c src/ngx_export_utf8.c -lyajl -o $(BUILD)/fuzz/fuzz_csv
 	cd $(BUILD)/fuzz && ./fuzz_csv -max_total_time=$(FUZZ_SECONDS) \
 		-print_final_stats=1 corpus $(CURDIR)/t/fuzz/corpus_csv
 
