@@ -28,10 +28,13 @@
  *    is rejected as soon as it gets that long, wherever it is in the
  *    report: a string or number that long would be over max_cell however
  *    many escapes it has.
- *  - UTF-8 is checked by yajl, which checks the form of the byte sequences
- *    only: overlong forms, surrogates and code points over U+10FFFF pass,
- *    and so do the lone low surrogates of \u escapes (a lone high one
- *    becomes "?").
+ *  - UTF-8 is checked strictly (RFC 3629, src/ngx_export_utf8.c) on the
+ *    raw input before yajl sees it: overlong forms, surrogates and code
+ *    points over U+10FFFF make the report invalid JSON, at the offset of
+ *    the first byte that cannot be part of valid UTF-8 (yajl only checks
+ *    the form of the sequences).  A string whose \u escapes decode to a
+ *    lone low surrogate is invalid too, at the offset just past it (a
+ *    lone high one becomes "?", as yajl does it).
  *  - A UTF-8 byte order mark at the start of the input is skipped.
  *  - NDJSON: every line holds at most one JSON value, which must end on
  *    that line; lines with only JSON white space are skipped.  An empty
@@ -58,6 +61,7 @@
 #include <yajl/yajl_gen.h>
 
 #include "ngx_export_csv.h"
+#include "ngx_export_utf8.h"
 
 
 #if defined(__GNUC__)
@@ -152,6 +156,8 @@ struct exc_conv_s {
     uint64_t        base_end;
     unsigned        bom_held;   /* leading bytes that match a BOM */
     unsigned        bom_done:1;
+
+    exu_state_t     utf8;
 
     /* token guard */
     unsigned        g_str:1;
@@ -1178,9 +1184,29 @@ exc_cb_number(void *ctx, const char *s, size_t len)
 }
 
 
+/* a string as yajl decoded it: \\u escapes may give a lone surrogate */
+
+static int
+exc_decoded(exc_conv_t *c, const unsigned char *s, size_t len)
+{
+    const char  *why;
+
+    if (exu_check(s, len, &why) == len) {
+        return 1;
+    }
+
+    return exc_stop(c, "invalid JSON: \\u escape decodes to invalid "
+                    "UTF-8 (%s)", why);
+}
+
+
 static int
 exc_cb_string(void *ctx, const unsigned char *s, size_t len)
 {
+    if (!exc_decoded(ctx, s, len)) {
+        return 0;
+    }
+
     return exc_value(ctx, EXC_EV_STRING, s, len);
 }
 
@@ -1204,6 +1230,10 @@ exc_cb_map_key(void *ctx, const unsigned char *s, size_t len)
 {
     exc_conv_t   *c = ctx;
     exc_frame_t  *f;
+
+    if (!exc_decoded(c, s, len)) {
+        return 0;
+    }
 
     f = &c->fr[c->depth];
 
@@ -1957,8 +1987,42 @@ exc_carry(exc_conv_t *c, const unsigned char *buf, size_t len)
  * began.
  */
 
+static int exc_feed_valid(exc_conv_t *c, const unsigned char *buf,
+    size_t len);
+
+
+/* strict UTF-8 on the raw bytes; what comes before a bad byte goes on */
+
 static int
 exc_feed_data(exc_conv_t *c, const unsigned char *buf, size_t len)
+{
+    size_t       n;
+    uint64_t     at;
+    const char  *why;
+
+    at = c->in_pos;
+    n = exu_feed(&c->utf8, buf, len, &why);
+
+    if (n && exc_feed_valid(c, buf, n) != EXC_OK) {
+        return c->rc;
+    }
+
+    if (n < len && c->ndjson) {
+        exc_fail(c, EXC_BAD, at + n, "invalid JSON on line %llu: invalid "
+                 "UTF-8 (%s) at byte %llu", (unsigned long long) c->line,
+                 why, (unsigned long long) (at + n));
+
+    } else if (n < len) {
+        exc_fail(c, EXC_BAD, at + n, "invalid JSON: invalid UTF-8 (%s) "
+                 "at byte %llu", why, (unsigned long long) (at + n));
+    }
+
+    return c->rc;
+}
+
+
+static int
+exc_feed_valid(exc_conv_t *c, const unsigned char *buf, size_t len)
 {
     int       over;
     size_t    n, cut;
@@ -2166,6 +2230,7 @@ exc_parser_open(exc_conv_t *c)
     c->g_esc = 0;
     c->g_run = 0;
     c->in_pos = 0;
+    c->utf8.need = 0;
     c->carry_len = 0;
     c->values = 0;
     c->line = 1;

@@ -695,8 +695,8 @@ test_input_bom_skipped(void **state)
     assert_int_equal(res.offset, 7);
 
     /* a BOM is only skipped at the start, a partial one is bad */
-    res = check_bad(NULL, 0, "\xef\xbb[1]", "invalid JSON");
-    assert_int_equal(res.offset, 1);
+    res = check_bad(NULL, 0, "\xef\xbb[1]", "invalid UTF-8");
+    assert_int_equal(res.offset, 2);
     check_bad(NULL, 0, "\xef", "invalid JSON");
     check_bad(NULL, 0, "[1]\xef\xbb\xbf", "invalid JSON");
 }
@@ -791,7 +791,7 @@ test_invalid_utf8(void **state)
     (void) state;
 
     res = check_bad(NULL, 0, "[{\"a\":\"x\xff\"}]", "invalid JSON");
-    assert_non_null(strstr(res.reason, "UTF8"));
+    assert_non_null(strstr(res.reason, "UTF-8"));
 
     check_bad(NULL, 0, "[{\"a\":\"\xc3(\"}]", "invalid JSON");
     check_bad(NULL, 0, "[{\"a\":\"\x80\"}]", "invalid JSON");
@@ -799,6 +799,57 @@ test_invalid_utf8(void **state)
     check_bad(NULL, 0, "[\"\xf0\x9f\x98", "invalid JSON");
     check_bad(NULL, 0, "[\xc3\xa9]", "invalid JSON");
     check_bad(NULL, 1, "\"ok\"\n\"\xfe\"\n", "line 2");
+}
+
+
+/* what yajl lets through: the strict check gives the form and offset */
+
+static void
+test_strict_utf8(void **state)
+{
+    exc_result_t  res;
+
+    (void) state;
+
+    /* overlong forms */
+    res = check_bad(NULL, 0, "[{\"a\":\"\xc0\xaf\"}]", "overlong form");
+    assert_int_equal(res.offset, 7);
+    res = check_bad(NULL, 0, "[{\"a\":\"\xe0\x80\xaf\"}]", "overlong form");
+    assert_int_equal(res.offset, 8);
+    res = check_bad(NULL, 0, "[{\"a\":\"\xf0\x80\x80\xaf\"}]",
+                    "overlong form");
+    assert_int_equal(res.offset, 8);
+
+    /* surrogates */
+    res = check_bad(NULL, 0, "[{\"a\":\"\xed\xa0\x80\"}]", "surrogate");
+    assert_int_equal(res.offset, 8);
+    res = check_bad(NULL, 0, "[{\"\xed\xbf\xbf\":1}]", "surrogate");
+    assert_int_equal(res.offset, 4);
+
+    /* past U+10FFFF */
+    res = check_bad(NULL, 0, "[{\"a\":\"\xf4\x90\x80\x80\"}]",
+                    "past U+10FFFF");
+    assert_int_equal(res.offset, 8);
+    res = check_bad(NULL, 0, "[{\"a\":\"\xf5\x80\x80\x80\"}]",
+                    "past U+10FFFF");
+    assert_int_equal(res.offset, 7);
+    res = check_bad(NULL, 0, "[{\"a\":\"\xff\"}]", "past U+10FFFF");
+    assert_int_equal(res.offset, 7);
+
+    /* NDJSON names the line */
+    res = check_bad(NULL, 1, "{\"a\":1}\n{\"a\":\"\xed\xa0\x80\"}\n",
+                    "line 2");
+    assert_int_equal(res.offset, 15);
+
+    /* a lone low surrogate from a \u escape */
+    check_bad(NULL, 0, "[{\"a\":\"\\udc00\"}]", "\\u escape");
+    check_bad(NULL, 0, "[{\"\\udfff\":1}]", "\\u escape");
+
+    /* the limits of the ranges are valid */
+    check(NULL, 0, "[{\"a\":\"\xed\x9f\xbf\xf4\x8f\xbf\xbf\xee\x80\x80\"}]",
+          EXC_OK, "a\r\n\xed\x9f\xbf\xf4\x8f\xbf\xbf\xee\x80\x80\r\n");
+    check(NULL, 0, "[{\"a\":\"\\ud83d\\ude00\"}]", EXC_OK,
+          "a\r\n\xf0\x9f\x98\x80\r\n");
 }
 
 
@@ -1489,6 +1540,7 @@ main(void)
         cmocka_unit_test(test_zero_rows),
         cmocka_unit_test(test_invalid_json),
         cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_strict_utf8),
         cmocka_unit_test(test_empty_report),
         cmocka_unit_test(test_limit_columns),
         cmocka_unit_test(test_limit_depth),
