@@ -193,7 +193,7 @@ ngx_http_export_quota_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* export_quota zone=NAME [active=N] [rate=N/s|m|h] */
+/* export_quota zone=NAME [active=N] [rate=N[r]/s|m|h] */
 
 char *
 ngx_http_export_quota(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -276,7 +276,14 @@ ngx_http_export_quota(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             {
                 q->period = (p[1] == 's') ? 1000
                             : (p[1] == 'm') ? 60000 : 3600000;
-                n = ngx_atoi(s.data, s.len - 2);
+                s.len -= 2;
+
+                /* "5r/m", the limit_req spelling, means "5/m" */
+                if (s.len > 1 && s.data[s.len - 1] == 'r') {
+                    s.len--;
+                }
+
+                n = ngx_atoi(s.data, s.len);
 
             } else {
                 n = NGX_ERROR;
@@ -285,7 +292,7 @@ ngx_http_export_quota(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             if (n <= 0) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid rate \"%V\": the form is "
-                                   "rate=N/s, rate=N/m or rate=N/h",
+                                   "rate=N/s, rate=N/m or rate=N/h (or Nr/s ...)",
                                    &value[i]);
                 return NGX_CONF_ERROR;
             }

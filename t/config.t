@@ -557,3 +557,44 @@ GET /api/v1/exports/12/export_files/1
 {"message":"Not Found"}
 --- no_error_log
 [emerg]
+
+
+=== TEST 40: export_quota rate=0r/m is refused
+--- http_config
+export_zone exports:1m;
+export_quota_zone $remote_addr zone=q:1m;
+--- config
+location /e {
+    export_quota zone=q rate=0r/m;
+}
+--- must_die
+--- error_log
+invalid rate "rate=0r/m"
+
+
+
+=== TEST 41: export_quota rate=5rr/m is refused
+--- http_config
+export_zone exports:1m;
+export_quota_zone $remote_addr zone=q:1m;
+--- config
+location /e {
+    export_quota zone=q rate=5rr/m;
+}
+--- must_die
+--- error_log
+invalid rate "rate=5rr/m"
+
+
+
+=== TEST 42: export_quota rate=r/s is refused
+--- http_config
+export_zone exports:1m;
+export_quota_zone $remote_addr zone=q:1m;
+--- config
+location /e {
+    export_quota zone=q rate=r/s;
+}
+--- must_die
+--- error_log
+invalid rate "rate=r/s"

@@ -42,7 +42,7 @@ HTTP
             export_source @ROOT@/runs/$run_id;
             export_store @ROOT@/store;
             export_thread_pool exports;
-            export_quota zone=slow rate=10/m;
+            export_quota zone=slow rate=10r/m;
         }
 SERVER
 
@@ -136,7 +136,7 @@ is(post('rate', run_id(2, 4), 'carol')->{status}, 202,
 is(post('rate', run_id(2, 5), 'dave')->{status}, 202,
    'rate: another client has its own bucket');
 
-# --- rate=10/m: a wait that is long and exact
+# --- rate=10r/m (the limit_req spelling of 10/m): a wait that is long and exact
 
 my @m = map { post('minute', run_id(2, 10 + $_), 'erin') } 1 .. 11;
 is(scalar(grep { $_->{status} == 202 } @m), 10, 'minute: 10 accepted');
