@@ -146,24 +146,36 @@ exu_seq(const unsigned char *p, size_t len)
 }
 
 
-size_t
-exu_escape_name(unsigned char *dst, const unsigned char *src, size_t len)
-{
-    size_t  i, n, out;
+/*
+ * Copies src, writing each byte that is not part of valid UTF-8, each
+ * control byte and each byte in "also" as the prefix and two hex digits.
+ */
 
+static size_t
+exu_escape(unsigned char *dst, const unsigned char *src, size_t len,
+    const char *prefix, const char *also)
+{
+    size_t  i, n, k, out, plen;
+
+    plen = strlen(prefix);
     out = 0;
 
     for (i = 0; i < len; i += n) {
         n = exu_seq(src + i, len - i);
 
-        if (n == 0 || src[i] < 0x20 || src[i] == 0x7f || src[i] == '%') {
+        if (n == 0 || src[i] < 0x20 || src[i] == 0x7f
+            || strchr(also, src[i]) != NULL)
+        {
             if (dst) {
-                dst[out] = '%';
-                dst[out + 1] = exu_hex[src[i] >> 4];
-                dst[out + 2] = exu_hex[src[i] & 0xf];
+                for (k = 0; k < plen; k++) {
+                    dst[out + k] = prefix[k];
+                }
+
+                dst[out + plen] = exu_hex[src[i] >> 4];
+                dst[out + plen + 1] = exu_hex[src[i] & 0xf];
             }
 
-            out += 3;
+            out += plen + 2;
             n = 1;
             continue;
         }
@@ -180,36 +192,14 @@ exu_escape_name(unsigned char *dst, const unsigned char *src, size_t len)
 
 
 size_t
+exu_escape_name(unsigned char *dst, const unsigned char *src, size_t len)
+{
+    return exu_escape(dst, src, len, "%", "%");
+}
+
+
+size_t
 exu_escape_log(unsigned char *dst, const unsigned char *src, size_t len)
 {
-    size_t  i, n, out;
-
-    out = 0;
-
-    for (i = 0; i < len; i += n) {
-        n = exu_seq(src + i, len - i);
-
-        if (n == 0 || src[i] < 0x20 || src[i] == 0x7f || src[i] == '\\'
-            || src[i] == '"')
-        {
-            if (dst) {
-                dst[out] = '\\';
-                dst[out + 1] = 'x';
-                dst[out + 2] = exu_hex[src[i] >> 4];
-                dst[out + 3] = exu_hex[src[i] & 0xf];
-            }
-
-            out += 4;
-            n = 1;
-            continue;
-        }
-
-        if (dst) {
-            memcpy(dst + out, src + i, n);
-        }
-
-        out += n;
-    }
-
-    return out;
+    return exu_escape(dst, src, len, "\\x", "\\\"");
 }

@@ -292,7 +292,8 @@ ngx_http_export_quota(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             if (n <= 0) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid rate \"%V\": the form is "
-                                   "rate=N/s, rate=N/m or rate=N/h (or Nr/s ...)",
+                                   "rate=N/s, rate=N/m or rate=N/h "
+                                   "(N may be written Nr)",
                                    &value[i]);
                 return NGX_CONF_ERROR;
             }
