@@ -362,6 +362,17 @@ ngx_http_export_start(ngx_http_request_t *r,
     spec.max_columns = elcf->max_columns;
     spec.formula_guard = elcf->formula_guard;
     spec.csv_bom = elcf->csv_bom;
+    spec.symlinks = elcf->disable_symlinks;
+    spec.symlinks_from.len = 0;
+    spec.symlinks_from.data = (u_char *) "";
+
+    if (elcf->disable_symlinks_from
+        && ngx_http_complex_value(r, elcf->disable_symlinks_from,
+                                  &spec.symlinks_from)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 

@@ -19,6 +19,7 @@
 
 #include "ngx_export_csv.h"
 #include "ngx_export_zip.h"
+#include "ngx_http_export_rundir.h"
 
 
 #define NGX_HTTP_EXPORT_CHUNK         (256 * 1024)
@@ -54,6 +55,9 @@ typedef struct {
     u_char                    **sources;      /* null-terminated */
     u_char                    **folders;      /* "" or "run/" */
     ngx_uint_t                  nsources;
+    DIR                       **dirs;         /* opened once, by the list */
+    ngx_uint_t                  symlinks;     /* export_disable_symlinks */
+    u_char                     *symlinks_from;
     u_char                     *tmp;
     u_char                     *path;
     u_char                      run[NGX_HTTP_EXPORT_RUN_MAX + 1];
@@ -107,6 +111,8 @@ static ngx_int_t ngx_http_export_check(ngx_http_export_job_t *job);
 static void ngx_http_export_progress(ngx_http_export_job_t *job, off_t n);
 static void ngx_http_export_warn(ngx_http_export_job_t *job,
     const char *report, const char *reason, uint64_t offset);
+static void ngx_http_export_warn_entry(ngx_http_export_job_t *job,
+    ngx_uint_t source, const char *name, const char *reason);
 static ngx_int_t ngx_http_export_fail(ngx_http_export_job_t *job,
     ngx_err_t err, const char *fmt, ...);
 static void ngx_http_export_finish(ngx_http_export_job_t *job,
@@ -199,12 +205,20 @@ ngx_http_export_job_start(ngx_http_export_zone_t *zone,
     job->nsources = spec->nsources;
     job->sources = ngx_pnalloc(pool, 2 * spec->nsources * sizeof(u_char *));
     job->path = ngx_pnalloc(pool, task->path_len + 1);
+    job->dirs = ngx_pcalloc(pool, spec->nsources * sizeof(DIR *));
+    job->symlinks = spec->symlinks;
+    job->symlinks_from = ngx_pnalloc(pool, spec->symlinks_from.len + 1);
     job->tmp = ngx_pnalloc(pool, spec->store.len + sizeof("/.export-.tmp")
                                  + NGX_HTTP_EXPORT_UUID_LEN);
 
-    if (job->sources == NULL || job->path == NULL || job->tmp == NULL) {
+    if (job->sources == NULL || job->path == NULL || job->tmp == NULL
+        || job->dirs == NULL || job->symlinks_from == NULL)
+    {
         goto failed;
     }
+
+    ngx_cpystrn(job->symlinks_from, spec->symlinks_from.data,
+                spec->symlinks_from.len + 1);
 
     /* the lists in the task: items that end in '\0', copied */
 
@@ -755,22 +769,45 @@ static ngx_int_t
 ngx_http_export_list_dir(ngx_http_export_job_t *job, ngx_uint_t source,
     size_t *alloc)
 {
+    int                        fd;
     DIR                       *dir;
     size_t                     len, flen;
     ngx_err_t                  err;
     struct stat                st;
+    const char                *why;
     struct dirent             *de;
     ngx_uint_t                 ndjson;
     ngx_http_export_report_t  *rep, *reports;
 
-    dir = opendir((char *) job->sources[source]);
+    /* the run directory is opened once; its reports relative to it */
+
+    fd = ngx_http_export_rundir_open(job->sources[source],
+                                     ngx_http_export_rundir_from(
+                                         job->sources[source],
+                                         job->symlinks_from),
+                                     job->symlinks);
+
+    dir = (fd == -1) ? NULL : fdopendir(fd);
+
     if (dir == NULL) {
-        return ngx_http_export_fail(job, ngx_errno,
+        err = ngx_errno;
+
+        if (fd != -1) {
+            (void) close(fd);
+        }
+
+        return ngx_http_export_fail(job, err,
                                     "cannot open the directory of run "
-                                    "\"%s\"", job->folders[source][0]
-                                              ? job->folders[source]
-                                              : job->run);
+                                    "\"%s\"%s", job->folders[source][0]
+                                                ? job->folders[source]
+                                                : job->run,
+                                    err == NGX_ELOOP
+                                    ? " (a symbolic link in its path, see "
+                                      "export_disable_symlinks)"
+                                    : "");
     }
+
+    job->dirs[source] = dir;
 
     flen = ngx_strlen(job->folders[source]);
 
@@ -783,7 +820,6 @@ ngx_http_export_list_dir(ngx_http_export_job_t *job, ngx_uint_t source,
             err = ngx_errno;
 
             if (err) {
-                (void) closedir(dir);
                 return ngx_http_export_fail(job, err,
                                             "cannot read the run's "
                                             "directory");
@@ -812,14 +848,20 @@ ngx_http_export_list_dir(ngx_http_export_job_t *job, ngx_uint_t source,
             continue;
         }
 
-        if (fstatat(dirfd(dir), de->d_name, &st, 0) == -1
-            || !S_ISREG(st.st_mode))
+        /* links, FIFOs, sockets, devices: a warning, never a read */
+
+        if (ngx_http_export_rundir_stat(dirfd(dir), de->d_name,
+                                        job->symlinks, &st, &why)
+            != NGX_OK)
         {
+            if (why) {
+                ngx_http_export_warn_entry(job, source, de->d_name, why);
+            }
+
             continue;
         }
 
         if (job->nreports == NGX_HTTP_EXPORT_REPORTS_MAX) {
-            (void) closedir(dir);
             return ngx_http_export_fail(job, 0,
                                         "the export has more than %d reports",
                                         NGX_HTTP_EXPORT_REPORTS_MAX);
@@ -831,7 +873,6 @@ ngx_http_export_list_dir(ngx_http_export_job_t *job, ngx_uint_t source,
             reports = realloc(job->reports,
                               *alloc * sizeof(ngx_http_export_report_t));
             if (reports == NULL) {
-                (void) closedir(dir);
                 return ngx_http_export_fail(job, 0, "out of memory");
             }
 
@@ -843,7 +884,6 @@ ngx_http_export_list_dir(ngx_http_export_job_t *job, ngx_uint_t source,
 
         rep->name = malloc(flen + len + 1);
         if (rep->name == NULL) {
-            (void) closedir(dir);
             return ngx_http_export_fail(job, 0, "out of memory");
         }
 
@@ -862,8 +902,6 @@ ngx_http_export_list_dir(ngx_http_export_job_t *job, ngx_uint_t source,
         /* the original, then two passes for the CSV */
         job->total += 3 * st.st_size;
     }
-
-    (void) closedir(dir);
 
     return NGX_OK;
 }
@@ -951,9 +989,8 @@ ngx_http_export_add_report(ngx_http_export_job_t *job,
 {
     int                  fd, rc;
     char                *csv_name;
-    u_char               path[NGX_MAX_PATH], *p;
-    size_t               len;
     ssize_t              n, held;
+    const char          *why;
     ngx_int_t            ret;
     ngx_uint_t           chunks;
     exc_conv_t          *conv;
@@ -970,22 +1007,19 @@ ngx_http_export_add_report(ngx_http_export_job_t *job,
         return NGX_OK;
     }
 
-    /* the run's directory and a name readdir() gave: no '/' in it */
+    /* a name readdir() gave, in the directory the list opened */
 
-    len = ngx_strlen(job->sources[rep->source]);
-
-    if (len + 1 + ngx_strlen(rep->file) + 1 > sizeof(path)) {
-        return ngx_http_export_fail(job, 0, "the path of report \"%s\" "
-                                    "is too long", rep->name);
-    }
-
-    p = ngx_cpymem(path, job->sources[rep->source], len);
-    *p++ = '/';
-    (void) ngx_cpystrn(p, (u_char *) rep->file, path + sizeof(path) - p);
-
-    fd = open((char *) path, O_RDONLY|O_CLOEXEC);
+    fd = ngx_http_export_rundir_report(dirfd(job->dirs[rep->source]),
+                                       rep->file, job->symlinks, &why);
 
     if (fd == -1) {
+        if (why) {
+            /* it became a link or a FIFO since it was listed */
+            ngx_http_export_warn(job, rep->name, why, 0);
+            ngx_http_export_progress(job, 3 * rep->size);
+            return NGX_OK;
+        }
+
         return ngx_http_export_fail(job, ngx_errno,
                                     "cannot open report \"%s\"", rep->name);
     }
@@ -1369,6 +1403,22 @@ ngx_http_export_warn(ngx_http_export_job_t *job, const char *report,
 }
 
 
+/* a warning for a run's entry that is not in the list of reports */
+
+static void
+ngx_http_export_warn_entry(ngx_http_export_job_t *job, ngx_uint_t source,
+    const char *name, const char *reason)
+{
+    char  report[NGX_HTTP_EXPORT_WARN_REPORT];
+
+    (void) ngx_snprintf((u_char *) report, sizeof(report) - 1, "%s%s%Z",
+                        job->folders[source], name);
+    report[sizeof(report) - 1] = '\0';
+
+    ngx_http_export_warn(job, report, reason, 0);
+}
+
+
 /* records why the export failed: the client sees the text, the log more */
 
 static ngx_int_t
@@ -1615,6 +1665,13 @@ ngx_http_export_job_free(ngx_http_export_job_t *job)
 
     job->zip = NULL;
     job->buf = NULL;
+
+    for (i = 0; i < job->nsources; i++) {
+        if (job->dirs[i]) {
+            (void) closedir(job->dirs[i]);
+            job->dirs[i] = NULL;
+        }
+    }
 
     for (i = 0; i < job->nreports; i++) {
         free(job->reports[i].name);

@@ -6,6 +6,7 @@
 
 
 #include "ngx_http_export_module.h"
+#include "ngx_http_export_rundir.h"
 
 
 
@@ -42,6 +43,8 @@ static char *ngx_http_export_status(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_export_link_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_export_level(ngx_conf_t *cf, void *post, void *data);
+static char *ngx_http_export_disable_symlinks(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 
 static ngx_int_t ngx_http_export_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -225,6 +228,13 @@ static ngx_command_t  ngx_http_export_commands[] = {
       offsetof(ngx_http_export_loc_conf_t, max_columns),
       NULL },
 
+    { ngx_string("export_disable_symlinks"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_export_disable_symlinks,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -356,6 +366,8 @@ ngx_http_export_create_loc_conf(ngx_conf_t *cf)
     elcf->max_report_size = NGX_CONF_UNSET_SIZE;
     elcf->max_columns = NGX_CONF_UNSET_UINT;
     elcf->quotas = NGX_CONF_UNSET_PTR;
+    elcf->disable_symlinks = NGX_CONF_UNSET_UINT;
+    elcf->disable_symlinks_from = NGX_CONF_UNSET_PTR;
 
     return elcf;
 }
@@ -389,6 +401,18 @@ ngx_http_export_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               (size_t) 1024 * 1024 * 1024);
     ngx_conf_merge_uint_value(conf->max_columns, prev->max_columns, 2048);
     ngx_conf_merge_ptr_value(conf->quotas, prev->quotas, NULL);
+
+    if (conf->disable_symlinks == NGX_CONF_UNSET_UINT) {
+        conf->disable_symlinks = (prev->disable_symlinks
+                                  == NGX_CONF_UNSET_UINT)
+                                 ? NGX_HTTP_EXPORT_SYMLINKS_ON
+                                 : prev->disable_symlinks;
+        conf->disable_symlinks_from = prev->disable_symlinks_from;
+    }
+
+    if (conf->disable_symlinks_from == NGX_CONF_UNSET_PTR) {
+        conf->disable_symlinks_from = NULL;
+    }
 
     if (conf->quotas
         && ngx_http_export_quota_check(cf, conf->quotas) != NGX_CONF_OK)
@@ -1045,6 +1069,89 @@ ngx_http_export_level(ngx_conf_t *cf, void *post, void *data)
     if (*np < 0 || *np > 9) {
         return "must be between 0 (store) and 9 (best compression)";
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * export_disable_symlinks off | on | if_not_owner [from=part], parsed
+ * as nginx parses disable_symlinks; "part" may hold variables.
+ */
+
+static char *
+ngx_http_export_disable_symlinks(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_export_loc_conf_t *elcf = conf;
+
+    ngx_str_t                         *value, from;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (elcf->disable_symlinks != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        elcf->disable_symlinks = NGX_HTTP_EXPORT_SYMLINKS_OFF;
+
+    } else if (ngx_strcmp(value[1].data, "on") == 0) {
+        elcf->disable_symlinks = NGX_HTTP_EXPORT_SYMLINKS_ON;
+
+    } else if (ngx_strcmp(value[1].data, "if_not_owner") == 0) {
+        elcf->disable_symlinks = NGX_HTTP_EXPORT_SYMLINKS_NOTOWNER;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"export_disable_symlinks"
+                           "\": it must be \"off\", \"on\" or "
+                           "\"if_not_owner\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    elcf->disable_symlinks_from = NULL;
+
+    if (cf->args->nelts == 2) {
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(value[2].data, "from=", 5) != 0
+        || value[2].len == 5)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in "
+                           "\"export_disable_symlinks\": it must be "
+                           "\"from=part\"", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (elcf->disable_symlinks == NGX_HTTP_EXPORT_SYMLINKS_OFF) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"from=\" cannot be used with \"off\" in "
+                           "\"export_disable_symlinks\"");
+        return NGX_CONF_ERROR;
+    }
+
+    from.len = value[2].len - 5;
+    from.data = value[2].data + 5;
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &from;
+    ccv.complex_value = ngx_palloc(cf->pool,
+                                   sizeof(ngx_http_complex_value_t));
+    if (ccv.complex_value == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    elcf->disable_symlinks_from = ccv.complex_value;
 
     return NGX_CONF_OK;
 }

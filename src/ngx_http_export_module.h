@@ -116,6 +116,8 @@ typedef struct {
     ngx_uint_t                  max_columns;
     ngx_uint_t                  formula_guard;
     ngx_uint_t                  csv_bom;
+    ngx_uint_t                  symlinks;     /* export_disable_symlinks */
+    ngx_str_t                   symlinks_from;    /* "" or its from= */
 } ngx_http_export_spec_t;
 
 
@@ -278,6 +280,8 @@ typedef struct {
     ngx_flag_t                  csv_bom;
     size_t                      max_report_size;
     ngx_uint_t                  max_columns;
+    ngx_uint_t                  disable_symlinks;
+    ngx_http_complex_value_t   *disable_symlinks_from;
 
     ngx_array_t                *quotas;       /* ngx_http_export_quota_t */
 } ngx_http_export_loc_conf_t;

@@ -293,7 +293,8 @@ ngx_http_export_task_create(ngx_http_export_zone_t *zone, ngx_str_t *run,
 
     size = sizeof(ngx_http_export_task_t) + path->len + 1
            + spec->source.len + spec->folders.len + spec->op.len + 1
-           + spec->store.len + 1 + spec->thread_pool.len + 1;
+           + spec->store.len + 1 + spec->thread_pool.len + 1
+           + spec->symlinks_from.len + 1;
 
     task = ngx_slab_calloc_locked(zone->shpool, size);
 
@@ -344,6 +345,10 @@ ngx_http_export_task_create(ngx_http_export_zone_t *zone, ngx_str_t *run,
 
     task->spec.thread_pool.data = p;
     p = ngx_cpymem(p, spec->thread_pool.data, spec->thread_pool.len);
+    *p++ = '\0';
+
+    task->spec.symlinks_from.data = p;
+    p = ngx_cpymem(p, spec->symlinks_from.data, spec->symlinks_from.len);
     *p = '\0';
 
     if (keyed) {
