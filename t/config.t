@@ -598,3 +598,67 @@ location /e {
 --- must_die
 --- error_log
 invalid rate "rate=r/s"
+
+
+
+=== TEST 43: export_disable_symlinks with each value and from= starts
+--- config
+location /e {
+    export_disable_symlinks if_not_owner from=$document_root;
+    location /e/off {
+        export_disable_symlinks off;
+    }
+    location /e/on {
+        export_disable_symlinks on from=/var/lib;
+    }
+}
+--- request
+GET /e
+--- error_code: 404
+--- no_error_log
+[emerg]
+
+
+
+=== TEST 44: export_disable_symlinks with an unknown value
+--- config
+location /e {
+    export_disable_symlinks yes;
+}
+--- must_die
+--- error_log
+invalid value "yes" in "export_disable_symlinks": it must be "off", "on" or "if_not_owner"
+
+
+
+=== TEST 45: export_disable_symlinks with a second parameter that is not from=
+--- config
+location /e {
+    export_disable_symlinks on /var/lib;
+}
+--- must_die
+--- error_log
+invalid parameter "/var/lib" in "export_disable_symlinks": it must be "from=part"
+
+
+
+=== TEST 46: export_disable_symlinks off with from=
+--- config
+location /e {
+    export_disable_symlinks off from=/var/lib;
+}
+--- must_die
+--- error_log
+"from=" cannot be used with "off" in "export_disable_symlinks"
+
+
+
+=== TEST 47: export_disable_symlinks twice at one level
+--- config
+location /e {
+    export_disable_symlinks on;
+    export_disable_symlinks off;
+}
+--- must_die
+--- error_log
+"export_disable_symlinks" directive is duplicate
