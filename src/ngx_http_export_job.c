@@ -14,12 +14,12 @@
 
 #include <dirent.h>
 #include <pthread.h>
-#include <sys/file.h>
 #include <yajl/yajl_gen.h>
 
 #include "ngx_export_csv.h"
 #include "ngx_export_zip.h"
 #include "ngx_http_export_rundir.h"
+#include "ngx_http_export_tmpfile.h"
 
 
 #define NGX_HTTP_EXPORT_CHUNK         (256 * 1024)
@@ -618,16 +618,17 @@ ngx_http_export_generate(ngx_http_export_job_t *job)
         }
     }
 
-    /* a file left by an attempt whose worker died is written over */
-    fd = open((char *) job->tmp, O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC, 0644);
+    /*
+     * Locked until it is renamed into place, so that a sweep of the store
+     * (at start, or by a worker) leaves it alone; a file left by an
+     * attempt whose worker died is replaced.
+     */
+    fd = ngx_http_export_tmp_create(job->tmp);
     if (fd == -1) {
         return ngx_http_export_fail(job, ngx_errno,
                                     "cannot create the archive in the "
                                     "export store");
     }
-
-    /* the lock tells a starting nginx that this file is being written */
-    (void) flock(fd, LOCK_EX|LOCK_NB);
 
     if (job->zip) {
         if (exz_reset(job->zip, fd, (int) job->level) != EXZ_OK) {
@@ -691,24 +692,25 @@ ngx_http_export_generate(ngx_http_export_job_t *job)
         goto failed;
     }
 
-    if (close(fd) == -1) {
-        fd = -1;
-        rc = ngx_http_export_fail(job, ngx_errno,
-                                  "writing the archive failed");
-        goto failed;
-    }
-
-    fd = -1;
-
     rc = ngx_http_export_check(job);
     if (rc != NGX_OK) {
         goto failed;
     }
 
+    /* renamed before it is closed: its lock covers all its temporary life */
+
     if (ngx_rename_file(job->tmp, job->path) == NGX_FILE_ERROR) {
         rc = ngx_http_export_fail(job, ngx_errno,
                                   "moving the archive into the export "
                                   "store failed");
+        goto failed;
+    }
+
+    if (close(fd) == -1) {
+        fd = -1;
+        rc = ngx_http_export_fail(job, ngx_errno,
+                                  "writing the archive failed");
+        (void) ngx_delete_file(job->path);
         goto failed;
     }
 

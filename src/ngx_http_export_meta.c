@@ -10,9 +10,9 @@
 
 
 #include "ngx_http_export_module.h"
+#include "ngx_http_export_tmpfile.h"
 
 #include <dirent.h>
-#include <sys/file.h>
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
@@ -23,12 +23,21 @@
     yajl_gen_string(g, (const unsigned char *) s, sizeof(s) - 1)
 
 
+typedef struct {
+    ngx_http_export_zone_t     *zone;
+    ngx_uint_t                  removed;
+    ngx_uint_t                  left;
+} ngx_http_export_sweep_t;
+
+
+static void ngx_http_export_sweep_thread(void *data, ngx_log_t *log);
+static void ngx_http_export_sweep_done(ngx_event_t *ev);
+static ngx_uint_t ngx_http_export_sweep_owned(void *data, const char *name);
 static ngx_int_t ngx_http_export_meta_load(ngx_http_export_zone_t *zone,
     ngx_str_t *store, int dfd, const char *name, time_t now, ngx_log_t *log);
 static ngx_int_t ngx_http_export_meta_unlink(int dfd, const char *name,
     ngx_log_t *log);
 static ngx_int_t ngx_http_export_meta_uuid(yajl_val v, u_char *bin);
-static ngx_uint_t ngx_http_export_meta_in_use(int dfd, const char *name);
 static ngx_uint_t ngx_http_export_meta_name(const char *name, size_t len);
 static uint64_t ngx_http_export_meta_int(yajl_val root, const char *key,
     uint64_t dflt);
@@ -37,27 +46,6 @@ static uint64_t ngx_http_export_meta_int(yajl_val root, const char *key,
 static const char  *ngx_http_export_styles[] = {
     "vmware", "arcgis", "uniware", "webadmit", NULL
 };
-
-
-/* whether a live job holds the lock of a temporary file */
-
-static ngx_uint_t
-ngx_http_export_meta_in_use(int dfd, const char *name)
-{
-    int         fd;
-    ngx_uint_t  busy;
-
-    fd = openat(dfd, name, O_RDONLY|O_CLOEXEC);
-    if (fd == -1) {
-        return 0;
-    }
-
-    busy = (flock(fd, LOCK_EX|LOCK_NB) == -1 && ngx_errno == NGX_EAGAIN);
-
-    (void) close(fd);
-
-    return busy;
-}
 
 
 /* an integer member of the metadata, or "dflt" */
@@ -261,7 +249,9 @@ ngx_http_export_meta_write(ngx_http_export_meta_t *m, ngx_log_t *log)
         return NGX_ERROR;
     }
 
-    fd = open((char *) tmp, O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC, 0644);
+    /* locked until renamed, as an archive is (ngx_http_export_tmpfile.c) */
+
+    fd = ngx_http_export_tmp_create(tmp);
     if (fd == -1) {
         ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
                       "export: open() \"%s\" failed", tmp);
@@ -281,10 +271,18 @@ ngx_http_export_meta_write(ngx_http_export_meta_t *m, ngx_log_t *log)
         return NGX_ERROR;
     }
 
-    if (close(fd) == -1 || rename((char *) tmp, (char *) path) == -1) {
+    if (rename((char *) tmp, (char *) path) == -1) {
         ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
                       "export: moving \"%s\" to \"%s\" failed", tmp, path);
+        (void) close(fd);
         (void) unlink((char *) tmp);
+        return NGX_ERROR;
+    }
+
+    if (close(fd) == -1) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "export: writing \"%s\" failed", path);
+        (void) unlink((char *) path);
         return NGX_ERROR;
     }
 
@@ -334,17 +332,15 @@ ngx_http_export_meta_recover(ngx_http_export_zone_t *zone, ngx_log_t *log)
             len = ngx_strlen(de->d_name);
 
             /*
-             * A temporary file whose process is gone.  A job holds a lock
-             * on the file it writes, so one that another nginx on the
-             * same store is writing (a binary upgrade) is left alone.
+             * A temporary file whose writer is gone.  A writer holds a
+             * lock on its file, so one that another nginx on the same
+             * store is writing (a binary upgrade, another node) is left
+             * alone; the workers' sweep takes it once that one is gone.
              */
 
             if (ngx_strncmp(de->d_name, ".export-", 8) == 0) {
-                if (ngx_http_export_meta_in_use(dfd, de->d_name)) {
-                    continue;
-                }
-
-                removed += (ngx_http_export_meta_unlink(dfd, de->d_name, log)
+                removed += (ngx_http_export_tmp_stale(dfd, de->d_name, now,
+                                                      NULL, NULL, log)
                             == NGX_OK);
                 continue;
             }
@@ -385,6 +381,130 @@ ngx_http_export_meta_recover(ngx_http_export_zone_t *zone, ngx_log_t *log)
                           &store[i], found, removed);
         }
     }
+}
+
+
+/*
+ * The start removes the temporary files that no writer holds then; a
+ * file that a process still held (an nginx that was stopping while this
+ * one started, a binary upgrade, another node) is left to this sweep:
+ * worker 0, in the thread pool, every NGX_HTTP_EXPORT_SWEEP_SLOW ms, or
+ * every NGX_HTTP_EXPORT_SWEEP_FAST ms while the last sweep left a file
+ * that another process holds.  A readdir() of each store each time.
+ */
+
+#define NGX_HTTP_EXPORT_SWEEP_SLOW  60000
+#define NGX_HTTP_EXPORT_SWEEP_FAST  5000
+
+void
+ngx_http_export_meta_sweep(ngx_http_export_zone_t *zone, ngx_log_t *log)
+{
+    ngx_http_export_sweep_t  *sw;
+
+    if (ngx_worker != 0 || zone->stores == NULL || zone->thread_pool == NULL
+        || zone->sweeping
+        || (ngx_msec_int_t) (ngx_current_msec - zone->sweep_next) < 0)
+    {
+        return;
+    }
+
+    if (zone->sweep == NULL) {
+        zone->sweep = ngx_thread_task_alloc(ngx_cycle->pool,
+                                            sizeof(ngx_http_export_sweep_t));
+        if (zone->sweep == NULL) {
+            return;
+        }
+
+        sw = zone->sweep->ctx;
+        sw->zone = zone;
+
+        zone->sweep->handler = ngx_http_export_sweep_thread;
+        zone->sweep->event.handler = ngx_http_export_sweep_done;
+        zone->sweep->event.data = sw;
+        zone->sweep->event.log = ngx_cycle->log;
+    }
+
+    if (ngx_thread_task_post(zone->thread_pool, zone->sweep) != NGX_OK) {
+        zone->sweep_next = ngx_current_msec + NGX_HTTP_EXPORT_SWEEP_FAST;
+        return;
+    }
+
+    zone->sweeping = 1;
+}
+
+
+static void
+ngx_http_export_sweep_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_export_sweep_t *sw = data;
+
+    time_t      now;
+    ngx_str_t  *store;
+    ngx_uint_t  i;
+
+    sw->removed = 0;
+    sw->left = 0;
+
+    now = time(NULL);
+    store = sw->zone->stores->elts;
+
+    for (i = 0; i < sw->zone->stores->nelts; i++) {
+        sw->removed += ngx_http_export_tmp_sweep(store[i].data, now,
+                                                 ngx_http_export_sweep_owned,
+                                                 sw->zone, &sw->left, log);
+    }
+}
+
+
+static void
+ngx_http_export_sweep_done(ngx_event_t *ev)
+{
+    ngx_http_export_sweep_t *sw = ev->data;
+
+    ngx_http_export_zone_t  *zone;
+
+    zone = sw->zone;
+    zone->sweeping = 0;
+    zone->sweep_next = ngx_current_msec
+                       + (sw->left ? NGX_HTTP_EXPORT_SWEEP_FAST
+                                   : NGX_HTTP_EXPORT_SWEEP_SLOW);
+
+    if (sw->removed) {
+        ngx_log_error(NGX_LOG_NOTICE, ev->log, 0,
+                      "export: zone \"%V\": %ui temporary files that no "
+                      "export writes any more removed from the store",
+                      &zone->shm_zone->shm.name, sw->removed);
+    }
+}
+
+
+/* .export-<task>.tmp or .meta of a task that a job of this node holds */
+
+static ngx_uint_t
+ngx_http_export_sweep_owned(void *data, const char *name)
+{
+    ngx_http_export_zone_t *zone = data;
+
+    u_char                   id[16];
+    ngx_uint_t               running;
+    ngx_http_export_task_t  *task;
+
+    if (ngx_strlen(name) < 8 + NGX_HTTP_EXPORT_UUID_LEN
+        || ngx_http_export_uuid_parse(id, (u_char *) name + 8,
+                                      NGX_HTTP_EXPORT_UUID_LEN)
+           != NGX_OK)
+    {
+        return 0;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    task = ngx_http_export_task_lookup_id(zone, id);
+    running = (task != NULL && task->running);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return running;
 }
 
 

@@ -1381,6 +1381,7 @@ ngx_http_export_housekeeping(ngx_event_t *ev)
 
     ngx_http_export_reap(zone, ev->log);
     ngx_http_export_dispatch(zone, ev->log);
+    ngx_http_export_meta_sweep(zone, ev->log);
 
     ngx_add_timer(ev, 1000);
 }

@@ -252,6 +252,11 @@ typedef struct {
     ngx_uint_t                  max_running;
     ngx_array_t                *stores;       /* ngx_str_t, for recovery */
     ngx_log_t                  *log;
+
+    /* worker 0's sweeps of the stores' temporary files */
+    ngx_thread_task_t          *sweep;
+    ngx_msec_t                  sweep_next;
+    ngx_uint_t                  sweeping;
 } ngx_http_export_zone_t;
 
 
@@ -405,6 +410,8 @@ void ngx_http_export_meta_path(u_char *dst, u_char *zip, size_t len);
 ngx_int_t ngx_http_export_meta_write(ngx_http_export_meta_t *m,
     ngx_log_t *log);
 void ngx_http_export_meta_recover(ngx_http_export_zone_t *zone,
+    ngx_log_t *log);
+void ngx_http_export_meta_sweep(ngx_http_export_zone_t *zone,
     ngx_log_t *log);
 
 /* ngx_http_export_quota.c: per-client quota */
