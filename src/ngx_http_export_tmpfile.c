@@ -7,11 +7,12 @@
  * its temporary name.  A sweep may then remove any temporary file whose
  * lock it gets: its writer is gone (a lock dies with its process, on
  * NFS too, where Linux emulates flock() with fcntl() locks held by the
- * server).  The one file it must leave is an empty one made a moment
- * ago, whose writer may not have locked it yet: an empty file is left
- * until it is NGX_HTTP_EXPORT_TMP_GRACE seconds old.  Plain system
- * calls: the sweep and the writers run in thread pools (and the first
- * sweep in the master at start).
+ * server).  The one file it must leave is one made a moment ago, whose
+ * writer may not have locked it yet: a writer makes its file with no
+ * permission bits and gives it 0644 once it holds the lock, and a file
+ * without permission bits is left until it is NGX_HTTP_EXPORT_TMP_GRACE
+ * seconds old.  Plain system calls: the sweep and the writers run in
+ * thread pools (and the first sweep in the master at start).
  */
 
 
@@ -28,6 +29,7 @@
 
 
 static ngx_uint_t ngx_http_export_tmp_same(struct stat *a, struct stat *b);
+static ngx_uint_t ngx_http_export_tmp_new(struct stat *st, time_t now);
 
 
 /*
@@ -45,7 +47,8 @@ ngx_http_export_tmp_create(u_char *path)
 
     for (tries = 0; tries < 8; tries++) {
 
-        fd = open((char *) path, O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0644);
+        /* mode 0: "not locked yet" to a sweep; the fd may write anyway */
+        fd = open((char *) path, O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0);
 
         if (fd == -1) {
             if (ngx_errno != NGX_EEXIST) {
@@ -80,7 +83,7 @@ ngx_http_export_tmp_create(u_char *path)
 
             if (err == ENOLCK || err == NGX_EOPNOTSUPP) {
                 /* no locks on this file system: a sweep finds it busy */
-                return fd;
+                break;
             }
 
             if ((err != NGX_EAGAIN && err != NGX_EINTR)
@@ -99,7 +102,15 @@ ngx_http_export_tmp_create(u_char *path)
         if (fstat(fd, &a) == 0 && stat((char *) path, &b) == 0
             && ngx_http_export_tmp_same(&a, &b))
         {
-            return fd;
+            if (fchmod(fd, 0644) == 0) {
+                return fd;
+            }
+
+            err = ngx_errno;
+            (void) close(fd);
+            (void) unlink((char *) path);
+            ngx_set_errno(err);
+            return -1;
         }
 
         (void) close(fd);
@@ -114,7 +125,8 @@ ngx_http_export_tmp_create(u_char *path)
 /*
  * Removes one temporary file if no live writer holds it: NGX_OK when
  * removed, NGX_BUSY when a writer of another process holds it (or may:
- * an empty file within its grace time), NGX_DECLINED when it is gone,
+ * a file without permission bits within its grace time), NGX_DECLINED
+ * when it is gone,
  * is not a regular file, or a build of this node writes it (left
  * alone), NGX_ERROR.  With "now" 0 there is no grace time.
  */
@@ -135,8 +147,7 @@ ngx_http_export_tmp_stale(int dfd, const char *name, time_t now,
         return NGX_DECLINED;
     }
 
-    if (now && st.st_size == 0 && now - st.st_mtime < NGX_HTTP_EXPORT_TMP_GRACE)
-    {
+    if (now && ngx_http_export_tmp_new(&st, now)) {
         return NGX_BUSY;
     }
 
@@ -159,6 +170,11 @@ ngx_http_export_tmp_stale(int dfd, const char *name, time_t now,
     }
 
     if (fd == -1) {
+        if (ngx_errno == NGX_EACCES && (st.st_mode & 07777) == 0) {
+            /* made long ago by a writer that died before it locked it */
+            return (unlinkat(dfd, name, 0) == 0) ? NGX_OK : NGX_DECLINED;
+        }
+
         return (ngx_errno == NGX_ENOENT) ? NGX_DECLINED : NGX_ERROR;
     }
 
@@ -177,9 +193,7 @@ ngx_http_export_tmp_stale(int dfd, const char *name, time_t now,
         return NGX_DECLINED;
     }
 
-    if (now && fst.st_size == 0
-        && now - fst.st_mtime < NGX_HTTP_EXPORT_TMP_GRACE)
-    {
+    if (now && ngx_http_export_tmp_new(&fst, now)) {
         (void) close(fd);
         return NGX_BUSY;
     }
@@ -253,4 +267,14 @@ static ngx_uint_t
 ngx_http_export_tmp_same(struct stat *a, struct stat *b)
 {
     return a->st_ino == b->st_ino && a->st_dev == b->st_dev;
+}
+
+
+/* made a moment ago and maybe not locked yet by its writer */
+
+static ngx_uint_t
+ngx_http_export_tmp_new(struct stat *st, time_t now)
+{
+    return (st->st_mode & 07777) == 0
+           && now - st->st_mtime < NGX_HTTP_EXPORT_TMP_GRACE;
 }

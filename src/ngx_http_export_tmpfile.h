@@ -15,7 +15,7 @@
 #include <ngx_core.h>
 
 
-/* an empty temporary file younger than this may not be locked yet */
+/* a file still without permission bits this young may not be locked yet */
 #define NGX_HTTP_EXPORT_TMP_GRACE   60
 
 
