@@ -57,6 +57,7 @@ my $server = $loc->('', '')
            . $loc->('/off', 'export_disable_symlinks off;')
            . $loc->('/owner', 'export_disable_symlinks if_not_owner;')
            . $loc->('/from', "export_disable_symlinks on from=$root;")
+           . $loc->('/runs', "export_disable_symlinks on from=$root/runs/;")
            . <<"LOC";
         location ~ ^(/[a-z]+)?/v1/system/check-sets/(?<run_id>[^/]+)/exports/file\$ {
             export_download zone=exports;
@@ -213,6 +214,25 @@ is($t->{status}, 'FAILED',
 like($t->{error}{message} // '',
      qr/cannot open the directory of run "\Q$f\E" \(a symbolic link in its path, see export_disable_symlinks\)/,
      'from=: and says why');
+
+# from= that covers the linked root: the run directory itself is checked
+my $g = run_id(6);
+make_run($root, $g, { 'ok.json' => '[1]' });
+http_req('POST', "/runs/v1/system/check-sets/$g/exports");
+$t = wait_status_at("/runs/v1/system/check-sets/$g", 30);
+is($t->{status}, 'COMPLETED', 'from= up to the linked root: the export works');
+my $h = run_id(7);
+make_path("$root/outside/$h");
+spew("$root/outside/$h/ok.json", '[1]');
+symlink("$root/outside/$h", "$root/runs/$h") or die $!;
+http_req('POST', "/runs/v1/system/check-sets/$h/exports");
+$t = wait_status_at("/runs/v1/system/check-sets/$h", 30);
+is($t->{status}, 'FAILED',
+   'from= up to the root: a run directory that is a link is refused');
+http_req('POST', "/v1/system/check-sets/$h/exports");
+$t = wait_status($h, 30);
+is($t->{status}, 'COMPLETED',
+   'without from=, a run directory that is a link is read');
 
 stop_nginx();
 done_testing();
