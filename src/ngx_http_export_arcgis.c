@@ -33,6 +33,7 @@ typedef struct {
 } ngx_http_export_refusal_t;
 
 
+static ngx_int_t ngx_http_export_arcgis_submit(ngx_http_request_t *r);
 static ngx_int_t ngx_http_export_arcgis_runs(ngx_http_request_t *r,
     ngx_http_export_loc_conf_t *elcf, ngx_str_t *list,
     ngx_http_export_start_t *st, ngx_http_export_refusal_t *no);
@@ -112,13 +113,29 @@ ngx_http_export_arcgis(ngx_http_request_t *r)
         return rc;
     }
 
-    return ngx_http_export_read_then(r);
+    return ngx_http_export_arcgis_submit(r);
+}
+
+
+/* a body over the location's limit (ngx_http_export_style_handler()) */
+
+ngx_int_t
+ngx_http_export_arcgis_too_large(ngx_http_request_t *r)
+{
+    ngx_uint_t  f;
+
+    (void) ngx_http_export_arcgis_format(r, NULL, &f);
+
+    return ngx_http_export_arcgis_error(r, f,
+               NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+               "The request body is too large for the export operation.",
+               NULL, 0);
 }
 
 
 /* with the form body read */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_export_arcgis_submit(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
@@ -137,18 +154,8 @@ ngx_http_export_arcgis_submit(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_export_read_body(r, &body);
-
-    if (rc == NGX_DECLINED) {
-        (void) ngx_http_export_arcgis_format(r, NULL, &f);
-        return ngx_http_export_arcgis_error(r, f,
-                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                   "The request body is too large for the export "
-                   "operation.", NULL, 0);
-    }
-
-    if (rc != NGX_OK) {
-        return rc;
+    if (ngx_http_export_read_body(r, &body) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (ngx_http_export_arcgis_format(r, &body, &f) != NGX_OK) {

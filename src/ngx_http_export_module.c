@@ -25,6 +25,7 @@ static void *ngx_http_export_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_export_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_export_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static void ngx_http_export_body_limit(ngx_http_export_loc_conf_t *conf);
 static ngx_int_t ngx_http_export_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_export_check_stores(ngx_conf_t *cf);
 static ngx_int_t ngx_http_export_init_module(ngx_cycle_t *cycle);
@@ -221,6 +222,13 @@ static ngx_command_t  ngx_http_export_commands[] = {
       offsetof(ngx_http_export_loc_conf_t, max_report_size),
       NULL },
 
+    { ngx_string("export_max_body_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_export_loc_conf_t, max_body_size),
+      NULL },
+
     { ngx_string("export_max_columns"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -365,6 +373,7 @@ ngx_http_export_create_loc_conf(ngx_conf_t *cf)
     elcf->csv_bom = NGX_CONF_UNSET;
     elcf->max_report_size = NGX_CONF_UNSET_SIZE;
     elcf->max_columns = NGX_CONF_UNSET_UINT;
+    elcf->max_body_size = NGX_CONF_UNSET_SIZE;
     elcf->quotas = NGX_CONF_UNSET_PTR;
     elcf->disable_symlinks = NGX_CONF_UNSET_UINT;
     elcf->disable_symlinks_from = NGX_CONF_UNSET_PTR;
@@ -400,6 +409,8 @@ ngx_http_export_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->max_report_size, prev->max_report_size,
                               (size_t) 1024 * 1024 * 1024);
     ngx_conf_merge_uint_value(conf->max_columns, prev->max_columns, 2048);
+    ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
+                              64 * 1024);
     ngx_conf_merge_ptr_value(conf->quotas, prev->quotas, NULL);
 
     if (conf->disable_symlinks == NGX_CONF_UNSET_UINT) {
@@ -443,10 +454,22 @@ ngx_http_export_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (conf->max_body_size == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"export_max_body_size\" must be more than 0");
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->handler == NGX_HTTP_EXPORT_NONE
         || conf->handler == NGX_HTTP_EXPORT_STATUS)
     {
         return NGX_CONF_OK;
+    }
+
+    if (conf->handler == NGX_HTTP_EXPORT_API
+        && conf->style != NGX_HTTP_EXPORT_VMWARE)
+    {
+        ngx_http_export_body_limit(conf);
     }
 
     if (conf->shm_zone->data == NULL
@@ -558,6 +581,31 @@ ngx_http_export_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * A style reads every request body itself, within export_max_body_size
+ * (or a smaller client_max_body_size), so that a body over the limit,
+ * with a Content-Length or chunked, gets the style's own 413.  nginx's
+ * check, which answers its HTML page before the handler runs, is turned
+ * off in the location: it would refuse only what the module refuses.
+ */
+
+static void
+ngx_http_export_body_limit(ngx_http_export_loc_conf_t *conf)
+{
+    off_t  max;
+
+    max = conf->core->client_max_body_size;
+
+    conf->body_limit = conf->max_body_size;
+
+    if (max > 0 && (size_t) max < conf->body_limit) {
+        conf->body_limit = (size_t) max;
+    }
+
+    conf->core->client_max_body_size = 0;
 }
 
 
@@ -891,6 +939,7 @@ ngx_http_export_handler_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         clcf->handler = (elcf->style == NGX_HTTP_EXPORT_VMWARE)
                         ? ngx_http_export_api_handler
                         : ngx_http_export_style_handler;
+        elcf->core = clcf;
         break;
 
     case NGX_HTTP_EXPORT_DOWNLOAD:
@@ -1174,7 +1223,9 @@ ngx_http_export_check_stores(ngx_conf_t *cf)
     ngx_core_conf_t              *ccf;
     ngx_http_export_main_conf_t  *emcf;
 
-    if (ngx_http_export_webadmit_init(cf) != NGX_OK) {
+    if (ngx_http_export_webadmit_init(cf) != NGX_OK
+        || ngx_http_export_body_init(cf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

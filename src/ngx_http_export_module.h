@@ -288,6 +288,11 @@ typedef struct {
     ngx_uint_t                  disable_symlinks;
     ngx_http_complex_value_t   *disable_symlinks_from;
 
+    size_t                      max_body_size; /* export_max_body_size */
+    size_t                      body_limit;   /* that, or a smaller
+                                                 client_max_body_size */
+    ngx_http_core_loc_conf_t   *core;         /* the location's, for it */
+
     ngx_array_t                *quotas;       /* ngx_http_export_quota_t */
 } ngx_http_export_loc_conf_t;
 
@@ -305,6 +310,14 @@ typedef struct {
     unsigned                    has_id:1;
     unsigned                    has_ref:1;
     unsigned                    has_state:1;
+
+    /* a style's request body, read within body_limit */
+    ngx_str_t                   body;
+    size_t                      body_size;    /* allocated, without '\0' */
+    size_t                      body_limit;
+    unsigned                    body_read:1;
+    unsigned                    body_done:1;
+    unsigned                    body_too_large:1;
 
     /* a parked ?wait=N request */
     ngx_queue_t                 wait_queue;
@@ -465,7 +478,7 @@ void ngx_http_export_hide_arg(ngx_http_request_t *r, const char *name);
 
 /* ngx_http_export_styles.c: what the other APIs share */
 ngx_int_t ngx_http_export_style_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_export_read_then(ngx_http_request_t *r);
+ngx_int_t ngx_http_export_body_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_export_read_body(ngx_http_request_t *r, ngx_str_t *body);
 ngx_int_t ngx_http_export_task_by_job(ngx_http_request_t *r, ngx_str_t *job,
     ngx_http_export_snapshot_t *snap);
@@ -483,10 +496,11 @@ const char *ngx_http_export_word(ngx_http_export_snapshot_t *snap,
 
 /* ngx_http_export_arcgis.c, _uniware.c, _webadmit.c: the three APIs */
 ngx_int_t ngx_http_export_arcgis(ngx_http_request_t *r);
-ngx_int_t ngx_http_export_arcgis_submit(ngx_http_request_t *r);
+ngx_int_t ngx_http_export_arcgis_too_large(ngx_http_request_t *r);
 ngx_int_t ngx_http_export_uniware(ngx_http_request_t *r);
-ngx_int_t ngx_http_export_uniware_status(ngx_http_request_t *r);
+ngx_int_t ngx_http_export_uniware_too_large(ngx_http_request_t *r);
 ngx_int_t ngx_http_export_webadmit(ngx_http_request_t *r);
+ngx_int_t ngx_http_export_webadmit_too_large(ngx_http_request_t *r);
 ngx_int_t ngx_http_export_webadmit_init(ngx_conf_t *cf);
 
 /* what ngx_http_export_start() needs and answers */

@@ -11,14 +11,86 @@
 #include "ngx_http_export_module.h"
 
 
-#define NGX_HTTP_EXPORT_BODY_MAX      65536   /* a form or a JSON body */
+#define NGX_HTTP_EXPORT_BODY_FIRST    4096    /* a chunked body's start */
 
 
 static void ngx_http_export_body_read(ngx_http_request_t *r);
+static ngx_int_t ngx_http_export_style_answer(ngx_http_request_t *r);
+static ngx_int_t ngx_http_export_too_large(ngx_http_request_t *r);
+static ngx_int_t ngx_http_export_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_export_body_add(ngx_http_request_t *r,
+    ngx_http_export_ctx_t *ctx, u_char *data, size_t len);
 
+
+static ngx_http_request_body_filter_pt  ngx_http_export_next_body_filter;
+
+
+/*
+ * The request body is read first, whatever the method, within the
+ * location's limit; a body over it is answered 413 in the style, as soon
+ * as it is known: at once with a Content-Length, when the limit is
+ * passed with a chunked body.
+ */
 
 ngx_int_t
 ngx_http_export_style_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_http_export_ctx_t       *ctx;
+    ngx_http_export_loc_conf_t  *elcf;
+
+    elcf = ngx_http_get_module_loc_conf(r, ngx_http_export_module);
+
+    ctx = ngx_http_export_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->shm_zone = elcf->shm_zone;
+
+    if (r != r->main) {
+        return ngx_http_export_style_answer(r);
+    }
+
+    if (r->headers_in.content_length_n > (off_t) elcf->body_limit) {
+        return ngx_http_export_too_large(r);
+    }
+
+    ctx->body_limit = elcf->body_limit;
+    ctx->body_read = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_export_body_read);
+
+    if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        return ngx_http_export_too_large(r);
+    }
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_export_body_read(ngx_http_request_t *r)
+{
+    ngx_int_t               rc;
+    ngx_http_export_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_export_module);
+
+    rc = (ctx && ctx->body_too_large) ? ngx_http_export_too_large(r)
+                                      : ngx_http_export_style_answer(r);
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_export_style_answer(ngx_http_request_t *r)
 {
     ngx_http_export_loc_conf_t  *elcf;
 
@@ -41,88 +113,190 @@ ngx_http_export_style_handler(ngx_http_request_t *r)
 
 
 /*
- * Reads the request body, then answers with the style's handler of a
- * body (ArcGIS's submit, Uniware's status).
+ * 413 in the style.  The rest of the body is not read: the connection
+ * is closed after the answer, nginx's lingering close draining what the
+ * client still sends, as for nginx's own 413.
  */
 
-ngx_int_t
-ngx_http_export_read_then(ngx_http_request_t *r)
+static ngx_int_t
+ngx_http_export_too_large(ngx_http_request_t *r)
 {
-    ngx_int_t  rc;
-
-    rc = ngx_http_read_client_request_body(r, ngx_http_export_body_read);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    return NGX_DONE;
-}
-
-
-static void
-ngx_http_export_body_read(ngx_http_request_t *r)
-{
-    ngx_int_t                    rc;
     ngx_http_export_loc_conf_t  *elcf;
 
     elcf = ngx_http_get_module_loc_conf(r, ngx_http_export_module);
 
-    rc = (elcf->style == NGX_HTTP_EXPORT_ARCGIS)
-         ? ngx_http_export_arcgis_submit(r)
-         : ngx_http_export_uniware_status(r);
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "export: request body larger than %uz bytes refused "
+                  "(export_max_body_size)", elcf->body_limit);
 
-    ngx_http_finalize_request(r, ngx_http_export_internal_error(r, rc));
+    r->keepalive = 0;
+    r->lingering_close = 1;
+    r->expect_tested = 1;       /* no "100 Continue" for it */
+
+#if (NGX_HTTP_V2)
+    if (r->stream) {
+        r->stream->skip_data = 1;
+    }
+#endif
+
+    switch (elcf->style) {
+
+    case NGX_HTTP_EXPORT_ARCGIS:
+        return ngx_http_export_internal_error(r,
+                   ngx_http_export_arcgis_too_large(r));
+
+    case NGX_HTTP_EXPORT_UNIWARE:
+        return ngx_http_export_internal_error(r,
+                   ngx_http_export_uniware_too_large(r));
+
+    default: /* NGX_HTTP_EXPORT_WEBADMIT */
+        return ngx_http_export_internal_error(r,
+                   ngx_http_export_webadmit_too_large(r));
+    }
 }
 
 
-/* a small body, in memory; NGX_DECLINED when it is too large */
+ngx_int_t
+ngx_http_export_body_init(ngx_conf_t *cf)
+{
+    ngx_http_export_next_body_filter = ngx_http_top_request_body_filter;
+    ngx_http_top_request_body_filter = ngx_http_export_body_filter;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A style's body is copied into one buffer of the request as it comes,
+ * so that nothing of it (an ArcGIS token) goes to a temporary file; the
+ * next filters only see its end.  Past the limit the body is cut short:
+ * nothing more is read, and the handler answers 413.
+ */
+
+static ngx_int_t
+ngx_http_export_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    size_t                  len;
+    ngx_buf_t              *b;
+    ngx_chain_t            *cl, out;
+    ngx_http_export_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_export_module);
+
+    if (ctx == NULL || !ctx->body_read) {
+        return ngx_http_export_next_body_filter(r, in);
+    }
+
+    b = NULL;
+
+    for (cl = in; cl; cl = cl->next) {
+        len = cl->buf->last - cl->buf->pos;
+
+        if (len && !ctx->body_too_large && !ctx->body_done) {
+            if (len > ctx->body_limit - ctx->body.len) {
+                ctx->body_too_large = 1;
+
+            } else if (ngx_http_export_body_add(r, ctx, cl->buf->pos, len)
+                       != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+
+        cl->buf->pos = cl->buf->last;
+
+        if (cl->buf->last_buf) {
+            b = cl->buf;
+        }
+    }
+
+    if (ctx->body_done) {
+        return ngx_http_export_next_body_filter(r, NULL);
+    }
+
+    if (ctx->body_too_large) {
+        r->request_body->rest = 0;
+
+        if (b == NULL) {
+            b = ngx_calloc_buf(r->pool);
+            if (b == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            b->last_buf = 1;
+        }
+    }
+
+    if (b == NULL) {
+        return ngx_http_export_next_body_filter(r, NULL);
+    }
+
+    ctx->body_done = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_export_next_body_filter(r, &out);
+}
+
+
+static ngx_int_t
+ngx_http_export_body_add(ngx_http_request_t *r, ngx_http_export_ctx_t *ctx,
+    u_char *data, size_t len)
+{
+    u_char  *p;
+    size_t   size;
+
+    if (ctx->body.len + len > ctx->body_size) {
+
+        if (!r->headers_in.chunked && r->headers_in.content_length_n > 0) {
+            size = (size_t) r->headers_in.content_length_n;
+
+        } else {
+            size = ngx_max(2 * ctx->body_size, NGX_HTTP_EXPORT_BODY_FIRST);
+        }
+
+        size = ngx_max(size, ctx->body.len + len);
+        size = ngx_min(size, ctx->body_limit);
+
+        p = ngx_pnalloc(r->pool, size + 1);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ctx->body.len) {
+            ngx_memcpy(p, ctx->body.data, ctx->body.len);
+            ngx_pfree(r->pool, ctx->body.data);
+        }
+
+        ctx->body.data = p;
+        ctx->body_size = size;
+    }
+
+    p = ngx_cpymem(ctx->body.data + ctx->body.len, data, len);
+    *p = '\0';
+    ctx->body.len += len;
+
+    return NGX_OK;
+}
+
+
+/* the body read, '\0'-terminated */
 
 ngx_int_t
 ngx_http_export_read_body(ngx_http_request_t *r, ngx_str_t *body)
 {
-    u_char       *p;
-    size_t        len;
-    ngx_chain_t  *cl;
+    ngx_http_export_ctx_t  *ctx;
 
-    body->len = 0;
-    body->data = (u_char *) "";
+    ctx = ngx_http_get_module_ctx(r, ngx_http_export_module);
 
-    if (r->request_body == NULL) {
+    if (ctx == NULL || ctx->body.len == 0) {
+        body->len = 0;
+        body->data = (u_char *) "";
         return NGX_OK;
     }
 
-    if (r->request_body->temp_file) {
-        return NGX_DECLINED;
-    }
-
-    len = 0;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        if (cl->buf->in_file) {
-            return NGX_DECLINED;
-        }
-
-        len += cl->buf->last - cl->buf->pos;
-    }
-
-    if (len > NGX_HTTP_EXPORT_BODY_MAX) {
-        return NGX_DECLINED;
-    }
-
-    p = ngx_pnalloc(r->pool, len + 1);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    body->data = p;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
-    }
-
-    *p = '\0';
-    body->len = len;
+    *body = ctx->body;
 
     return NGX_OK;
 }

@@ -28,6 +28,7 @@ static const char  *ngx_http_export_uniware_words[] = {
 };
 
 
+static ngx_int_t ngx_http_export_uniware_status(ngx_http_request_t *r);
 static ngx_int_t ngx_http_export_uniware_error(ngx_http_request_t *r,
     ngx_uint_t status, ngx_uint_t code, const char *field,
     const char *message);
@@ -66,13 +67,24 @@ ngx_http_export_uniware(ngx_http_request_t *r)
         return rc;
     }
 
-    return ngx_http_export_read_then(r);
+    return ngx_http_export_uniware_status(r);
+}
+
+
+/* a body over the location's limit (ngx_http_export_style_handler()) */
+
+ngx_int_t
+ngx_http_export_uniware_too_large(ngx_http_request_t *r)
+{
+    return ngx_http_export_uniware_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                         NGX_HTTP_EXPORT_UW_BODY, "",
+                                         "the request body is too large");
 }
 
 
 /* with the JSON body read */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_export_uniware_status(ngx_http_request_t *r)
 {
     u_char                      *p, msg[64];
@@ -89,17 +101,8 @@ ngx_http_export_uniware_status(ngx_http_request_t *r)
 
     static const char  *k_job[] = { "jobCode", NULL };
 
-    rc = ngx_http_export_read_body(r, &body);
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_export_uniware_error(r,
-                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                   NGX_HTTP_EXPORT_UW_BODY, "",
-                   "the request body is too large");
-    }
-
-    if (rc != NGX_OK) {
-        return rc;
+    if (ngx_http_export_read_body(r, &body) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     doc = yajl_tree_parse((char *) body.data, err, sizeof(err));

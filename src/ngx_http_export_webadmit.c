@@ -101,11 +101,6 @@ ngx_http_export_webadmit_start(ngx_http_request_t *r,
 
     /* the file's parameters come from the export's own settings */
 
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
     rc = ngx_http_export_start_run(r, elcf, NGX_HTTP_EXPORT_WEBADMIT, &st);
 
     if (rc == NGX_DECLINED) {
@@ -295,6 +290,17 @@ ngx_http_export_webadmit_gen(ngx_http_request_t *r, yajl_gen g,
     }
 
     yajl_gen_map_close(g);
+}
+
+
+/* a body over the location's limit (ngx_http_export_style_handler()) */
+
+ngx_int_t
+ngx_http_export_webadmit_too_large(ngx_http_request_t *r)
+{
+    return ngx_http_export_webadmit_message(r,
+                                            NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                            "Payload Too Large", 0);
 }
 
 
