@@ -456,26 +456,16 @@ ngx_http_export_style_link(ngx_http_request_t *r,
 
 
 /*
- * NGX_DECLINED when the method is one of "methods" (a body, unless it
- * is a POST, the caller's to read, is discarded); else 405 for the
- * caller to answer in its style, with Allow set, or the request's end.
+ * NGX_DECLINED when the method is one of "methods"; else 405 for the
+ * caller to answer in its style, with Allow set.  The body has been
+ * read already (ngx_http_export_style_handler()).
  */
 
 ngx_int_t
 ngx_http_export_method(ngx_http_request_t *r, ngx_uint_t methods,
     const char *allow)
 {
-    ngx_int_t  rc;
     ngx_str_t  value;
-
-    if ((r->method & methods) && r->method == NGX_HTTP_POST) {
-        return NGX_DECLINED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
 
     if (r->method & methods) {
         return NGX_DECLINED;

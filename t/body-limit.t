@@ -270,3 +270,17 @@ export_max_body_size 0;
 --- must_die
 --- error_log
 "export_max_body_size" must be more than 0
+
+
+
+=== TEST 15: the method is checked once the body is read: a chunked GET on the submit location gets 405
+--- raw_request eval
+my $r = ::chunked("/arcgis/admin/healthCheck/reports/export?f=json",
+                  "application/x-www-form-urlencoded", "runIds=r1", 4);
+$r =~ s/^POST/GET/;
+$r
+--- error_code: 405
+--- response_headers
+Allow: POST
+--- json eval
+{ error => sub { $_[0]{code} == 405 } }
