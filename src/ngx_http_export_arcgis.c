@@ -260,8 +260,8 @@ ngx_http_export_arcgis_runs(ngx_http_request_t *r,
     ngx_http_export_loc_conf_t *elcf, ngx_str_t *list,
     ngx_http_export_start_t *st, ngx_http_export_refusal_t *no)
 {
-    u_char       *p, *last, *comma, *s, *d;
-    size_t        slen, dlen;
+    u_char       *s, *d;
+    size_t        slen, dlen, pos;
     ngx_int_t     rc;
     ngx_str_t     item, run, dir, *runs, *dirs, *bad;
     ngx_uint_t    n, i, j, nbad;
@@ -282,32 +282,11 @@ ngx_http_export_arcgis_runs(ngx_http_request_t *r,
     slen = 0;
     dlen = 0;
 
-    p = list->data;
-    last = p + list->len;
+    pos = 0;
 
-    while (p <= last) {
-        comma = ngx_strlchr(p, last, ',');
-        if (comma == NULL) {
-            comma = last;
-        }
-
-        item.data = p;
-        item.len = comma - p;
-        p = comma + 1;
-
-        while (item.len && item.data[0] == ' ') {
-            item.data++;
-            item.len--;
-        }
-
-        while (item.len && item.data[item.len - 1] == ' ') {
-            item.len--;
-        }
-
-        if (item.len == 0) {
-            continue;
-        }
-
+    while (exp_list_next(list->data, list->len, &pos,
+                         (const u_char **) &item.data, &item.len))
+    {
         /* every item counts, well formed or not: "bad" has this room */
 
         if (n + nbad == NGX_HTTP_EXPORT_RUNS_MAX) {
@@ -875,50 +854,34 @@ static ngx_int_t
 ngx_http_export_form(ngx_http_request_t *r, ngx_str_t *form,
     const char *name, ngx_str_t *value)
 {
-    u_char  *p, *last, *end, *eq, *dst, *src;
-    size_t   len;
+    u_char        *dst, *src, *end;
+    size_t         len;
+    const u_char  *raw;
 
     ngx_str_null(value);
 
-    len = ngx_strlen(name);
-    p = form->data;
-    last = form->data + form->len;
-
-    while (p < last) {
-        end = ngx_strlchr(p, last, '&');
-        if (end == NULL) {
-            end = last;
-        }
-
-        eq = ngx_strlchr(p, end, '=');
-
-        if (eq && (size_t) (eq - p) == len
-            && ngx_strncmp(p, name, len) == 0)
-        {
-            dst = ngx_pnalloc(r->pool, end - eq);
-            if (dst == NULL) {
-                return NGX_ERROR;
-            }
-
-            value->data = dst;
-
-            for (src = eq + 1; src < end; src++) {
-                *dst++ = (*src == '+') ? ' ' : *src;
-            }
-
-            src = value->data;
-            end = dst;
-            dst = value->data;
-
-            ngx_unescape_uri(&dst, &src, end - src, 0);
-
-            value->len = dst - value->data;
-
-            return NGX_OK;
-        }
-
-        p = end + 1;
+    if (!exp_form_find(form->data, form->len, name, &raw, &len)) {
+        return NGX_OK;
     }
+
+    dst = ngx_pnalloc(r->pool, len + 1);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->data = dst;
+
+    for (end = (u_char *) raw + len, src = (u_char *) raw; src < end; src++) {
+        *dst++ = (*src == '+') ? ' ' : *src;
+    }
+
+    src = value->data;
+    end = dst;
+    dst = value->data;
+
+    ngx_unescape_uri(&dst, &src, end - src, 0);
+
+    value->len = dst - value->data;
 
     return NGX_OK;
 }

@@ -353,61 +353,23 @@ ngx_http_export_data_handler(ngx_http_request_t *r)
 void
 ngx_http_export_hide_arg(ngx_http_request_t *r, const char *name)
 {
-    u_char  *p, *last, *q, *end, *line;
-    size_t   len, nlen;
+    u_char  *line;
+    size_t   len, hidden;
 
-    nlen = ngx_strlen(name);
-
-    p = r->request_line.data;
-    last = p + r->request_line.len;
-
-    /* the query of the request line: from "?" to the space before HTTP */
-
-    q = ngx_strlchr(p, last, '?');
-    if (q == NULL) {
+    len = exp_hide_arg(NULL, r->request_line.data, r->request_line.len,
+                       name, &hidden);
+    if (hidden == 0) {
         return;
     }
 
-    for (end = q; end < last && *end != ' '; end++) {
-        /* void */
+    line = ngx_pnalloc(r->pool, len);
+    if (line == NULL) {
+        return;
     }
 
-    /* each such parameter's value, wherever it stands */
-
-    while (q && q < end) {
-        q++;
-
-        if ((size_t) (end - q) > nlen && ngx_strncmp(q, name, nlen) == 0
-            && q[nlen] == '=')
-        {
-            q += nlen + 1;
-
-            for (p = q; p < end && *p != '&'; p++) {
-                /* void */
-            }
-
-            len = r->request_line.len - (p - q) + 1;
-
-            line = ngx_pnalloc(r->pool, len);
-            if (line == NULL) {
-                return;
-            }
-
-            last = ngx_cpymem(line, r->request_line.data,
-                              q - r->request_line.data);
-            *last++ = '-';
-            last = ngx_cpymem(last, p, r->request_line.data
-                                       + r->request_line.len - p);
-
-            end = line + (end - r->request_line.data) - (p - q) + 1;
-            q = line + (q - r->request_line.data);
-
-            r->request_line.data = line;
-            r->request_line.len = last - line;
-        }
-
-        q = ngx_strlchr(q, end, '&');
-    }
+    r->request_line.len = exp_hide_arg(line, r->request_line.data,
+                                       r->request_line.len, name, &hidden);
+    r->request_line.data = line;
 }
 
 
@@ -419,7 +381,7 @@ ngx_http_export_download(ngx_http_request_t *r)
     u_char                      id[16];
     time_t                      expires;
     ngx_int_t                   rc;
-    ngx_str_t                   task_arg, exp_arg, sig_arg, dst, value;
+    ngx_str_t                   task_arg, exp_arg, sig_arg, value;
     ngx_str_t                   run;
     ngx_uint_t                  found;
     ngx_http_export_ctx_t      *ctx;
@@ -446,24 +408,10 @@ ngx_http_export_download(ngx_http_request_t *r)
     if (ngx_http_arg(r, (u_char *) "task", 4, &task_arg) != NGX_OK
         || ngx_http_arg(r, (u_char *) "expires", 7, &exp_arg) != NGX_OK
         || ngx_http_arg(r, (u_char *) "signature", 9, &sig_arg) != NGX_OK
-        || ngx_http_export_uuid_parse(id, task_arg.data, task_arg.len)
-           != NGX_OK
-        || sig_arg.len != ngx_base64_encoded_length(NGX_HTTP_EXPORT_SIG_LEN)
-                          - 1)
-    {
-        return ngx_http_export_file_error(r, NGX_HTTP_FORBIDDEN,
-                   "EXPORT_LINK_INVALID",
-                   "the download link is incomplete or malformed",
-                   "Get a new link from the export's status.");
-    }
-
-    expires = ngx_atotm(exp_arg.data, exp_arg.len);
-
-    dst.data = sig;
-
-    if (expires == NGX_ERROR
-        || ngx_decode_base64url(&dst, &sig_arg) != NGX_OK
-        || dst.len != NGX_HTTP_EXPORT_SIG_LEN)
+        || exp_link_parse(task_arg.data, task_arg.len, exp_arg.data,
+                          exp_arg.len, sig_arg.data, sig_arg.len, id,
+                          &expires, sig)
+           != 0)
     {
         return ngx_http_export_file_error(r, NGX_HTTP_FORBIDDEN,
                    "EXPORT_LINK_INVALID",

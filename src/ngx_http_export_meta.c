@@ -37,36 +37,12 @@ static ngx_int_t ngx_http_export_meta_load(ngx_http_export_zone_t *zone,
     ngx_str_t *store, int dfd, const char *name, time_t now, ngx_log_t *log);
 static ngx_int_t ngx_http_export_meta_unlink(int dfd, const char *name,
     ngx_log_t *log);
-static ngx_int_t ngx_http_export_meta_uuid(yajl_val v, u_char *bin);
 static ngx_uint_t ngx_http_export_meta_name(const char *name, size_t len);
-static uint64_t ngx_http_export_meta_int(yajl_val root, const char *key,
-    uint64_t dflt);
 
 
 static const char  *ngx_http_export_styles[] = {
     "vmware", "arcgis", "uniware", "webadmit", NULL
 };
-
-
-/* an integer member of the metadata, or "dflt" */
-
-static uint64_t
-ngx_http_export_meta_int(yajl_val root, const char *key, uint64_t dflt)
-{
-    yajl_val     v;
-    const char  *path[2];
-
-    path[0] = key;
-    path[1] = NULL;
-
-    v = yajl_tree_get(root, path, yajl_t_number);
-
-    if (v == NULL || !YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 0) {
-        return dflt;
-    }
-
-    return (uint64_t) YAJL_GET_INTEGER(v);
-}
 
 
 /* export-<run>-<task>.json or .zip, <run> 1 to 64 characters */
@@ -94,23 +70,6 @@ ngx_http_export_meta_name(const char *name, size_t len)
 
     return len >= min && len <= min - 1 + NGX_HTTP_EXPORT_RUN_MAX
            && name[len - ext - NGX_HTTP_EXPORT_UUID_LEN - 1] == '-';
-}
-
-
-/* a UUID member of the metadata */
-
-static ngx_int_t
-ngx_http_export_meta_uuid(yajl_val v, u_char *bin)
-{
-    char  *p;
-
-    p = YAJL_GET_STRING(v);
-
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_export_uuid_parse(bin, (u_char *) p, ngx_strlen(p));
 }
 
 
@@ -527,38 +486,21 @@ ngx_http_export_meta_load(ngx_http_export_zone_t *zone, ngx_str_t *store,
 {
     int                          fd;
     u_char                       buf[NGX_HTTP_EXPORT_META_MAX + 1];
-    u_char                       zip[NGX_MAX_PATH], id[16], c;
+    u_char                       zip[NGX_MAX_PATH];
     u_char                       text[NGX_HTTP_EXPORT_UUID_LEN];
     u_char                      *p;
-    char                         err[128];
     size_t                       len;
     ssize_t                      n;
-    time_t                       ttl, finished;
-    yajl_val                     root, v, w;
+    time_t                       finished;
+    yajl_val                     root;
     ngx_str_t                    path, state, error, run;
-    ngx_uint_t                   i, keyed, style;
+    ngx_uint_t                   i;
+    exp_meta_t                   m;
     struct stat                  st;
+    exp_meta_warning_t           mw;
     ngx_http_export_spec_t       spec;
     ngx_http_export_task_t      *task, *old;
     ngx_http_export_warning_t   *warn;
-
-    static const char  *k_run[] = { "runId", NULL };
-    static const char  *k_id[] = { "taskId", NULL };
-    static const char  *k_status[] = { "status", NULL };
-    static const char  *k_created[] = { "created", NULL };
-    static const char  *k_finished[] = { "finished", NULL };
-    static const char  *k_ttl[] = { "ttl", NULL };
-    static const char  *k_size[] = { "size", NULL };
-    static const char  *k_error[] = { "error", NULL };
-    static const char  *k_ref[] = { "referenceToken", NULL };
-    static const char  *k_total[] = { "warningsTotal", NULL };
-    static const char  *k_warnings[] = { "warnings", NULL };
-    static const char  *k_report[] = { "report", NULL };
-    static const char  *k_message[] = { "message", NULL };
-    static const char  *k_offset[] = { "offset", NULL };
-    static const char  *k_style[] = { "style", NULL };
-    static const char  *k_keyed[] = { "keyed", NULL };
-    static const char  *k_op[] = { "operationURI", NULL };
 
     static u_char  stopped[] = "nginx was stopped while the export was "
                                "being generated; start the export again";
@@ -577,64 +519,20 @@ ngx_http_export_meta_load(ngx_http_export_zone_t *zone, ngx_str_t *store,
 
     buf[n] = '\0';
 
-    root = yajl_tree_parse((char *) buf, err, sizeof(err));
+    /* no runId or taskId that could be one: not ours to judge */
+
+    root = exp_meta_parse((char *) buf, ngx_http_export_styles, &m);
     if (root == NULL) {
         goto bad;
     }
 
-    v = yajl_tree_get(root, k_run, yajl_t_string);
-    w = yajl_tree_get(root, k_id, yajl_t_string);
+    run.data = (u_char *) m.run;
+    run.len = m.run_len;
 
-    run.data = (u_char *) YAJL_GET_STRING(v);
-    run.len = run.data ? ngx_strlen(run.data) : 0;
-
-    for (i = 0; i < run.len; i++) {
-        c = run.data[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == '-' || c == '_'))
-        {
-            break;
-        }
-    }
-
-    if (run.len == 0 || run.len > NGX_HTTP_EXPORT_RUN_MAX || i < run.len
-        || ngx_http_export_meta_uuid(w, id) != NGX_OK)
-    {
-        yajl_tree_free(root);
-        goto bad;
-    }
-
-    /* written by an older version: a VMware export, found by its run */
-
-    style = NGX_HTTP_EXPORT_VMWARE;
-
-    v = yajl_tree_get(root, k_style, yajl_t_string);
-    p = (u_char *) YAJL_GET_STRING(v);
-
-    for (i = 0; p && ngx_http_export_styles[i]; i++) {
-        if (ngx_strcmp(p, ngx_http_export_styles[i]) == 0) {
-            style = i;
-        }
-    }
-
-    v = yajl_tree_get(root, k_keyed, yajl_t_any);
-    keyed = (v == NULL || YAJL_IS_TRUE(v));
-
-    v = yajl_tree_get(root, k_status, yajl_t_string);
-    state.data = (u_char *) YAJL_GET_STRING(v);
-
-    if (state.data == NULL) {
-        ngx_str_set(&state, "");
-    }
-
+    state.data = (u_char *) m.state;
     state.len = ngx_strlen(state.data);
 
-    v = yajl_tree_get(root, k_ttl, yajl_t_number);
-    ttl = (v && YAJL_IS_INTEGER(v)) ? (time_t) YAJL_GET_INTEGER(v) : 3600;
-
-    v = yajl_tree_get(root, k_finished, yajl_t_number);
-    finished = (v && YAJL_IS_INTEGER(v)) ? (time_t) YAJL_GET_INTEGER(v) : 0;
+    finished = m.finished;
 
     /* the archive's name is the metadata's, with .zip */
 
@@ -646,7 +544,7 @@ ngx_http_export_meta_load(ngx_http_export_zone_t *zone, ngx_str_t *store,
     if (state.len == sizeof("COMPLETED") - 1
         && ngx_strncmp(state.data, "COMPLETED", state.len) == 0)
     {
-        if (finished + ttl <= now
+        if (finished + m.ttl <= now
             || fstatat(dfd, (char *) zip + store->len + 1, &st, 0) == -1)
         {
             yajl_tree_free(root);
@@ -656,18 +554,16 @@ ngx_http_export_meta_load(ngx_http_export_zone_t *zone, ngx_str_t *store,
     } else if (state.len == sizeof("FAILED") - 1
                && ngx_strncmp(state.data, "FAILED", state.len) == 0)
     {
-        if (finished + ttl <= now) {
+        if (finished + m.ttl <= now) {
             yajl_tree_free(root);
             goto expired;
         }
 
     } else {
         /* its process stopped before it ended: FAILED since it began */
-        v = yajl_tree_get(root, k_created, yajl_t_number);
-        finished = (v && YAJL_IS_INTEGER(v)) ? (time_t) YAJL_GET_INTEGER(v)
-                                              : now;
+        finished = m.has_created ? m.created : now;
 
-        if (finished + ttl <= now) {
+        if (finished + m.ttl <= now) {
             yajl_tree_free(root);
             goto expired;
         }
@@ -675,28 +571,24 @@ ngx_http_export_meta_load(ngx_http_export_zone_t *zone, ngx_str_t *store,
 
     /* one task per run: the newest metadata wins */
 
-    old = keyed ? ngx_http_export_task_find(zone, &run) : NULL;
+    old = m.keyed ? ngx_http_export_task_find(zone, &run) : NULL;
 
-    v = yajl_tree_get(root, k_created, yajl_t_number);
-
-    if (old && v && YAJL_IS_INTEGER(v)
-        && old->created >= (time_t) YAJL_GET_INTEGER(v))
-    {
+    if (old && m.has_created && old->created >= m.created) {
         yajl_tree_free(root);
         goto expired;
     }
 
     ngx_memzero(&spec, sizeof(ngx_http_export_spec_t));
     spec.store = *store;
-    spec.ttl = ttl;
+    spec.ttl = m.ttl;
 
-    v = yajl_tree_get(root, k_op, yajl_t_string);
-    if (v) {
-        spec.op.data = (u_char *) YAJL_GET_STRING(v);
+    if (m.op) {
+        spec.op.data = (u_char *) m.op;
         spec.op.len = ngx_strlen(spec.op.data);
     }
 
-    task = ngx_http_export_task_create(zone, &run, keyed, id, &path, &spec);
+    task = ngx_http_export_task_create(zone, &run, m.keyed, m.id, &path,
+                                       &spec);
     if (task == NULL) {
         yajl_tree_free(root);
         ngx_log_error(NGX_LOG_WARN, log, 0,
@@ -713,60 +605,51 @@ ngx_http_export_meta_load(ngx_http_export_zone_t *zone, ngx_str_t *store,
         ngx_http_export_task_remove(zone, old);
     }
 
-    v = yajl_tree_get(root, k_created, yajl_t_number);
-    task->created = (v && YAJL_IS_INTEGER(v)) ? (time_t) YAJL_GET_INTEGER(v)
-                                               : now;
+    task->created = m.has_created ? m.created : now;
     task->finished = finished;
-    task->expires = finished + ttl;
-    task->style = style;
+    task->expires = finished + m.ttl;
+    task->style = m.style;
 
     /* its number in the zone stays, and new ones come after it */
-    task->serial = ngx_http_export_meta_int(root, "serial", task->serial);
+    if (m.serial >= 0) {
+        task->serial = m.serial;
+    }
+
     if (task->serial > zone->sh->serial) {
         zone->sh->serial = task->serial;
     }
 
-    task->nreports = ngx_http_export_meta_int(root, "reports", 0);
-    task->created_ms = ngx_http_export_meta_int(root, "createdMs",
-                                          (uint64_t) task->created * 1000);
-    task->finished_ms = ngx_http_export_meta_int(root, "finishedMs",
-                                          (uint64_t) finished * 1000);
+    task->nreports = m.reports >= 0 ? (uint64_t) m.reports : 0;
+    task->created_ms = m.created_ms >= 0 ? (uint64_t) m.created_ms
+                                         : (uint64_t) task->created * 1000;
+    task->finished_ms = m.finished_ms >= 0 ? (uint64_t) m.finished_ms
+                                           : (uint64_t) finished * 1000;
     task->updated_ms = task->finished_ms;
 
-    v = yajl_tree_get(root, k_size, yajl_t_number);
-    task->size = (v && YAJL_IS_INTEGER(v)) ? (off_t) YAJL_GET_INTEGER(v) : 0;
+    task->size = (off_t) m.size;
+    task->nwarnings = (ngx_uint_t) m.nwarnings;
 
-    v = yajl_tree_get(root, k_total, yajl_t_number);
-    task->nwarnings = (v && YAJL_IS_INTEGER(v))
-                      ? (ngx_uint_t) YAJL_GET_INTEGER(v) : 0;
-
-    v = yajl_tree_get(root, k_warnings, yajl_t_array);
-
-    if (v && YAJL_GET_ARRAY(v)->len) {
-        len = ngx_min(YAJL_GET_ARRAY(v)->len, NGX_HTTP_EXPORT_WARNINGS_MAX);
+    if (m.nkept) {
+        len = ngx_min(m.nkept, NGX_HTTP_EXPORT_WARNINGS_MAX);
 
         task->warnings = ngx_slab_calloc_locked(zone->shpool,
                                   len * sizeof(ngx_http_export_warning_t));
 
         for (i = 0; task->warnings && i < len; i++) {
-            w = YAJL_GET_ARRAY(v)->values[i];
+            exp_meta_warning(&m, i, &mw);
             warn = &task->warnings[i];
 
-            p = (u_char *) YAJL_GET_STRING(yajl_tree_get(w, k_report,
-                                                         yajl_t_string));
-            if (p) {
-                ngx_cpystrn(warn->report, p, sizeof(warn->report));
+            if (mw.report) {
+                ngx_cpystrn(warn->report, (u_char *) mw.report,
+                            sizeof(warn->report));
             }
 
-            p = (u_char *) YAJL_GET_STRING(yajl_tree_get(w, k_message,
-                                                         yajl_t_string));
-            if (p) {
-                ngx_cpystrn(warn->reason, p, sizeof(warn->reason));
+            if (mw.message) {
+                ngx_cpystrn(warn->reason, (u_char *) mw.message,
+                            sizeof(warn->reason));
             }
 
-            w = yajl_tree_get(w, k_offset, yajl_t_number);
-            warn->offset = (w && YAJL_IS_INTEGER(w))
-                           ? (uint64_t) YAJL_GET_INTEGER(w) : 0;
+            warn->offset = mw.offset;
 
             task->nkept = i + 1;
         }
@@ -783,19 +666,17 @@ ngx_http_export_meta_load(ngx_http_export_zone_t *zone, ngx_str_t *store,
 
     task->state = NGX_HTTP_EXPORT_FAILED;
 
-    v = yajl_tree_get(root, k_error, yajl_t_string);
-    w = yajl_tree_get(root, k_ref, yajl_t_string);
+    error.data = (u_char *) m.error;
 
-    error.data = (u_char *) YAJL_GET_STRING(v);
-
-    if (error.data && ngx_http_export_meta_uuid(w, task->ref) == NGX_OK) {
+    if (error.data && m.has_ref) {
         error.len = ngx_strlen(error.data);
+        ngx_memcpy(task->ref, m.ref, sizeof(m.ref));
 
     } else {
         error.data = stopped;
         error.len = sizeof(stopped) - 1;
         ngx_http_export_uuid(task->ref);
-        ngx_http_export_uuid_text(text, id);
+        ngx_http_export_uuid_text(text, m.id);
 
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "export: task %*s of run %V was unfinished when "

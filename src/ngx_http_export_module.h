@@ -16,6 +16,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_export_parse.h"
+
 #if !(NGX_THREADS)
 #error ngx_http_export_module needs nginx built --with-threads
 #endif

@@ -311,8 +311,7 @@ ngx_int_t
 ngx_http_export_task_by_job(ngx_http_request_t *r, ngx_str_t *job,
     ngx_http_export_snapshot_t *snap)
 {
-    u_char                  id[16], *p;
-    size_t                  len;
+    u_char                  id[16];
     ngx_http_export_ctx_t  *ctx;
     ngx_http_export_zone_t *zone;
     ngx_http_export_task_t *task;
@@ -322,15 +321,7 @@ ngx_http_export_task_by_job(ngx_http_request_t *r, ngx_str_t *job,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = job->data;
-    len = job->len;
-
-    if (len == NGX_HTTP_EXPORT_UUID_LEN + 1 && p[0] == 'j') {
-        p++;
-        len--;
-    }
-
-    if (ngx_http_export_uuid_parse(id, p, len) != NGX_OK) {
+    if (exp_job_parse(id, job->data, job->len) != 0) {
         return NGX_DECLINED;
     }
 

@@ -172,78 +172,16 @@ ngx_http_export_rfc3339(u_char *p, time_t t)
 u_char *
 ngx_http_export_uuid_text(u_char *p, u_char *bin)
 {
-    static u_char  hex[] = "0123456789abcdef";
-
-    ngx_uint_t  i;
-
-    for (i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) {
-            *p++ = '-';
-        }
-
-        *p++ = hex[bin[i] >> 4];
-        *p++ = hex[bin[i] & 0xf];
-    }
-
-    return p;
+    return exp_uuid_text(p, bin);
 }
 
 
-/*
- * Accepts only the canonical 8-4-4-4-12 form, in either case; libuuid's
- * own parser is laxer than the API promises.
- */
+/* the canonical 8-4-4-4-12 form only (exp_uuid_parse()) */
 
 ngx_int_t
 ngx_http_export_uuid_parse(u_char *bin, u_char *text, size_t len)
 {
-    u_char      c, hi;
-    ngx_uint_t  i, n, half;
-
-    if (len != NGX_HTTP_EXPORT_UUID_LEN) {
-        return NGX_ERROR;
-    }
-
-    n = 0;
-    half = 0;
-    hi = 0;
-
-    for (i = 0; i < len; i++) {
-        c = text[i];
-
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-') {
-                return NGX_ERROR;
-            }
-
-            continue;
-        }
-
-        if (c >= '0' && c <= '9') {
-            c -= '0';
-
-        } else {
-            c |= 0x20;
-
-            if (c >= 'a' && c <= 'f') {
-                c = c - 'a' + 10;
-
-            } else {
-                return NGX_ERROR;
-            }
-        }
-
-        if (half == 0) {
-            hi = c;
-            half = 1;
-
-        } else {
-            bin[n++] = (u_char) (hi << 4 | c);
-            half = 0;
-        }
-    }
-
-    return NGX_OK;
+    return exp_uuid_parse(bin, text, len) == 0 ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -308,45 +246,31 @@ ngx_int_t
 ngx_http_export_run_check(ngx_pool_t *pool, ngx_str_t *value,
     ngx_uint_t style, ngx_str_t *run)
 {
-    u_char      bin[16], c;
-    ngx_uint_t  i;
+    u_char          canon[NGX_HTTP_EXPORT_UUID_LEN];
+    exp_run_kind_e  kind;
 
-    if (value->len == NGX_HTTP_EXPORT_UUID_LEN
-        && style != NGX_HTTP_EXPORT_WEBADMIT
-        && ngx_http_export_uuid_parse(bin, value->data, value->len) == NGX_OK)
-    {
+    kind = (style == NGX_HTTP_EXPORT_VMWARE) ? EXP_RUN_UUID
+           : (style == NGX_HTTP_EXPORT_WEBADMIT) ? EXP_RUN_NUMBER
+           : EXP_RUN_NAME;
+
+    switch (exp_run_check(value->data, value->len, kind, canon)) {
+
+    case EXP_RUN_CANON:
         run->data = ngx_pnalloc(pool, NGX_HTTP_EXPORT_UUID_LEN);
         if (run->data == NULL) {
             return NGX_ERROR;
         }
 
-        run->len = ngx_http_export_uuid_text(run->data, bin) - run->data;
+        ngx_memcpy(run->data, canon, NGX_HTTP_EXPORT_UUID_LEN);
+        run->len = NGX_HTTP_EXPORT_UUID_LEN;
 
         return NGX_OK;
-    }
 
-    if (style == NGX_HTTP_EXPORT_VMWARE
-        || value->len == 0 || value->len > NGX_HTTP_EXPORT_RUN_MAX)
-    {
+    case EXP_RUN_ASIS:
+        break;
+
+    default:
         return NGX_DECLINED;
-    }
-
-    for (i = 0; i < value->len; i++) {
-        c = value->data[i];
-
-        if (style == NGX_HTTP_EXPORT_WEBADMIT) {
-            if (c < '0' || c > '9' || (i == 0 && c == '0') || i == 15) {
-                return NGX_DECLINED;
-            }
-
-            continue;
-        }
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == '-' || c == '_'))
-        {
-            return NGX_DECLINED;
-        }
     }
 
     *run = *value;

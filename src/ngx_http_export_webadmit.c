@@ -173,10 +173,9 @@ ngx_http_export_webadmit_file(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    serial = (value.len && value.len <= 15 && value.data[0] != '0')
-             ? ngx_atoi(value.data, value.len) : NGX_ERROR;
+    serial = exp_serial_parse(value.data, value.len);
 
-    if (serial == NGX_ERROR) {
+    if (serial < 0) {
         return ngx_http_export_webadmit_message(r, NGX_HTTP_NOT_FOUND,
                                                 "Not Found", 0);
     }
