@@ -12,7 +12,7 @@
 
 static int exp_hex(unsigned char c);
 static int exp_b64url(unsigned char c);
-static const char *exp_meta_string(yajl_val root, const char *key);
+static const char *exp_json_string(yajl_val root, const char *key);
 static int exp_meta_integer(yajl_val root, const char *key,
     long long *value);
 
@@ -152,6 +152,39 @@ exp_job_parse(unsigned char *bin, const unsigned char *p, size_t len)
     }
 
     return exp_uuid_parse(bin, p, len);
+}
+
+
+int
+exp_uniware_code(const char *body, yajl_val *doc, const char **code)
+{
+    char      err[128];
+    yajl_val  root;
+
+    *doc = NULL;
+    *code = NULL;
+
+    root = yajl_tree_parse(body, err, sizeof(err));
+
+    if (root == NULL || !YAJL_IS_OBJECT(root)) {
+        if (root) {
+            yajl_tree_free(root);
+        }
+
+        return EXP_UW_NOT_OBJECT;
+    }
+
+    *code = exp_json_string(root, "jobCode");
+
+    if (*code == NULL || (*code)[0] == '\0') {
+        yajl_tree_free(root);
+        *code = NULL;
+        return EXP_UW_NO_CODE;
+    }
+
+    *doc = root;
+
+    return EXP_UW_OK;
 }
 
 
@@ -435,7 +468,7 @@ exp_link_parse(const unsigned char *task, size_t task_len,
 
 
 static const char *
-exp_meta_string(yajl_val root, const char *key)
+exp_json_string(yajl_val root, const char *key)
 {
     const char  *path[2];
 
@@ -495,7 +528,7 @@ exp_meta_parse(const char *text, const char *const *styles, exp_meta_t *m)
         return NULL;
     }
 
-    p = exp_meta_string(root, "runId");
+    p = exp_json_string(root, "runId");
 
     m->run = (const unsigned char *) p;
     m->run_len = p ? strlen(p) : 0;
@@ -510,7 +543,7 @@ exp_meta_parse(const char *text, const char *const *styles, exp_meta_t *m)
         }
     }
 
-    p = exp_meta_string(root, "taskId");
+    p = exp_json_string(root, "taskId");
 
     if (m->run_len == 0 || m->run_len > EXP_RUN_MAX || i < m->run_len
         || p == NULL
@@ -522,7 +555,7 @@ exp_meta_parse(const char *text, const char *const *styles, exp_meta_t *m)
 
     /* written by an older version: a VMware export, found by its run */
 
-    p = exp_meta_string(root, "style");
+    p = exp_json_string(root, "style");
 
     for (i = 0; p && styles[i]; i++) {
         if (strcmp(p, styles[i]) == 0) {
@@ -535,7 +568,7 @@ exp_meta_parse(const char *text, const char *const *styles, exp_meta_t *m)
     v = yajl_tree_get(root, path, yajl_t_any);
     m->keyed = (v == NULL || YAJL_IS_TRUE(v));
 
-    m->state = exp_meta_string(root, "status");
+    m->state = exp_json_string(root, "status");
     if (m->state == NULL) {
         m->state = "";
     }
@@ -546,7 +579,7 @@ exp_meta_parse(const char *text, const char *const *styles, exp_meta_t *m)
     m->has_created = exp_meta_integer(root, "created", &n);
     m->created = m->has_created ? (time_t) n : 0;
 
-    m->op = exp_meta_string(root, "operationURI");
+    m->op = exp_json_string(root, "operationURI");
 
     m->serial = exp_meta_count(root, "serial");
     m->reports = exp_meta_count(root, "reports");
@@ -565,9 +598,9 @@ exp_meta_parse(const char *text, const char *const *styles, exp_meta_t *m)
         m->nkept = YAJL_GET_ARRAY(v)->len;
     }
 
-    m->error = exp_meta_string(root, "error");
+    m->error = exp_json_string(root, "error");
 
-    p = exp_meta_string(root, "referenceToken");
+    p = exp_json_string(root, "referenceToken");
 
     m->has_ref = (p != NULL
                   && exp_uuid_parse(m->ref, (const unsigned char *) p,
@@ -585,7 +618,7 @@ exp_meta_warning(exp_meta_t *m, size_t i, exp_meta_warning_t *w)
 
     v = YAJL_GET_ARRAY(m->warnings)->values[i];
 
-    w->report = exp_meta_string(v, "report");
-    w->message = exp_meta_string(v, "message");
+    w->report = exp_json_string(v, "report");
+    w->message = exp_json_string(v, "message");
     w->offset = exp_meta_integer(v, "offset", &n) ? (uint64_t) n : 0;
 }

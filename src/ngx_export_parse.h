@@ -54,6 +54,18 @@ int exp_run_check(const unsigned char *v, size_t len, exp_run_kind_e kind,
 /* a job id: a UUID, or "j" and a UUID (ArcGIS); 0 or -1 */
 int exp_job_parse(unsigned char *bin, const unsigned char *p, size_t len);
 
+/*
+ * Uniware's status body {"jobCode": "..."}: EXP_UW_OK with the document
+ * (for yajl_tree_free() once code is no longer used) and its jobCode,
+ * a non-empty string; EXP_UW_NOT_OBJECT when the NUL-terminated body is
+ * not a JSON object; EXP_UW_NO_CODE when it has no such jobCode.
+ */
+#define EXP_UW_OK          0
+#define EXP_UW_NOT_OBJECT  1
+#define EXP_UW_NO_CODE     2
+
+int exp_uniware_code(const char *body, yajl_val *doc, const char **code);
+
 /* a WebAdMIT file id: 1-15 digits, no leading zero; -1 if it is not */
 int64_t exp_serial_parse(const unsigned char *p, size_t len);
 

@@ -91,38 +91,27 @@ ngx_http_export_uniware_status(ngx_http_request_t *r)
     u_char                       desc[NGX_HTTP_EXPORT_WARN_REPORT
                                       + sizeof("report \"\", byte ")
                                       + NGX_INT64_LEN];
-    char                         err[128], *code;
+    const char                  *code;
     yajl_gen                     g;
-    yajl_val                     doc, v;
+    yajl_val                     doc;
     ngx_int_t                    rc;
     ngx_str_t                    body, job, url;
     ngx_uint_t                   i;
     ngx_http_export_snapshot_t   snap;
 
-    static const char  *k_job[] = { "jobCode", NULL };
-
     if (ngx_http_export_read_body(r, &body) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    doc = yajl_tree_parse((char *) body.data, err, sizeof(err));
+    rc = exp_uniware_code((char *) body.data, &doc, &code);
 
-    if (doc == NULL || !YAJL_IS_OBJECT(doc)) {
-        if (doc) {
-            yajl_tree_free(doc);
-        }
-
+    if (rc == EXP_UW_NOT_OBJECT) {
         return ngx_http_export_uniware_error(r, NGX_HTTP_BAD_REQUEST,
                    NGX_HTTP_EXPORT_UW_BODY, "",
                    "the request body is not a JSON object");
     }
 
-    v = yajl_tree_get(doc, k_job, yajl_t_string);
-    code = YAJL_GET_STRING(v);
-
-    if (code == NULL || code[0] == '\0') {
-        yajl_tree_free(doc);
-
+    if (rc != EXP_UW_OK) {
         return ngx_http_export_uniware_error(r, NGX_HTTP_BAD_REQUEST,
                    NGX_HTTP_EXPORT_UW_JOB_CODE, "jobCode",
                    "jobCode is required and must be a string");
