@@ -62,6 +62,11 @@ $(UNIT_BIN)/test_utf8: t/unit/test_utf8.c src/ngx_export_utf8.c src/ngx_export_u
 	@mkdir -p $(UNIT_BIN)
 	$(CC) $(UNIT_CFLAGS) $< src/ngx_export_utf8.c -lcmocka -o $@
 
+$(UNIT_BIN)/test_parse: t/unit/test_parse.c src/ngx_export_parse.c \
+		src/ngx_export_parse.h
+	@mkdir -p $(UNIT_BIN)
+	$(CC) $(UNIT_CFLAGS) $< src/ngx_export_parse.c -lyajl -lcmocka -o $@
+
 $(UNIT_BIN)/test_zip: t/unit/test_zip.c src/ngx_export_zip.c src/ngx_export_zip.h
 	@mkdir -p $(UNIT_BIN)
 	$(CC) $(UNIT_CFLAGS) -pthread $< src/ngx_export_zip.c -lz -lcmocka -o $@
@@ -73,9 +78,10 @@ $(UNIT_BIN)/zipcat: t/unit/zipcat.c src/ngx_export_zip.c src/ngx_export_zip.h
 test: build test-unit test-nginx
 
 test-unit: deps $(UNIT_BIN)/test_csv $(UNIT_BIN)/test_utf8 $(UNIT_BIN)/test_zip \
-		$(UNIT_BIN)/zipcat
+		$(UNIT_BIN)/test_parse $(UNIT_BIN)/zipcat
 	$(UNIT_BIN)/test_csv
 	$(UNIT_BIN)/test_utf8
+	$(UNIT_BIN)/test_parse
 	$(UNIT_BIN)/test_zip
 
 test-nginx: build
@@ -101,10 +107,14 @@ test-asan: deps
 		-Isrc t/unit/test_utf8.c src/ngx_export_utf8.c -lcmocka \
 		-o $(BUILD)/asan/test_utf8
 	clang-14 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+		-Isrc t/unit/test_parse.c src/ngx_export_parse.c -lyajl -lcmocka \
+		-o $(BUILD)/asan/test_parse
+	clang-14 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 		-pthread -Isrc t/unit/test_zip.c src/ngx_export_zip.c -lz -lcmocka \
 		-o $(BUILD)/asan/test_zip
 	$(BUILD)/asan/test_csv
 	$(BUILD)/asan/test_utf8
+	$(BUILD)/asan/test_parse
 	$(BUILD)/asan/test_zip
 
 # the ZIP writer's tests, its thread included, with ThreadSanitizer
@@ -120,15 +130,35 @@ bench: build $(UNIT_BIN)/zipcat
 	@util/deps.sh --bench
 	@for b in t/bench/*.sh; do echo "== $$b"; $(TEST_ENV) bash $$b || exit 1; done
 
-# the converter under libFuzzer: FUZZ_SECONDS (default 600)
+# every parser of outside bytes under libFuzzer, FUZZ_SECONDS each (default
+# 600), one after the other, from the seeds in t/fuzz/corpus_<name>; what
+# they find grows build/fuzz/corpus_<name>, logs in build/fuzz/logs
 FUZZ_SECONDS ?= 600
-fuzz:
+FUZZ_TARGETS := csv utf8 runid hide form link uniware meta zip
+FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -Wall -Isrc
+
+FUZZ_SRCS_csv     := src/ngx_export_csv.c src/ngx_export_utf8.c
+FUZZ_SRCS_utf8    := src/ngx_export_utf8.c
+FUZZ_SRCS_zip     := src/ngx_export_zip.c
+FUZZ_LIBS_zip     := -pthread -lz
+FUZZ_SRCS_DEFAULT := src/ngx_export_parse.c
+
+$(BUILD)/fuzz/fuzz_%: t/fuzz/fuzz_%.c $(wildcard src/ngx_export_*.[ch])
 	@util/deps.sh --fuzz
-	@mkdir -p $(BUILD)/fuzz/corpus
-	clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
-		t/fuzz/fuzz_csv.c src/ngx_export_csv.c src/ngx_export_utf8.c -lyajl -o $(BUILD)/fuzz/fuzz_csv
-	cd $(BUILD)/fuzz && ./fuzz_csv -max_total_time=$(FUZZ_SECONDS) \
-		-print_final_stats=1 corpus $(CURDIR)/t/fuzz/corpus_csv
+	@mkdir -p $(BUILD)/fuzz
+	clang-14 $(FUZZ_FLAGS) $< \
+		$(or $(FUZZ_SRCS_$*),$(FUZZ_SRCS_DEFAULT)) -lyajl $(FUZZ_LIBS_$*) -o $@
+
+fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+	@mkdir -p $(BUILD)/fuzz/logs
+	@set -e; cd $(BUILD)/fuzz; for t in $(FUZZ_TARGETS); do \
+		mkdir -p corpus_$$t; \
+		echo "== fuzz_$$t, $(FUZZ_SECONDS) s (log: $(BUILD)/fuzz/logs/$$t.log)"; \
+		./fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			corpus_$$t $(CURDIR)/t/fuzz/corpus_$$t > logs/$$t.log 2>&1 \
+			|| { tail -n 40 logs/$$t.log; exit 1; }; \
+		grep -E '^#[0-9]+.*DONE' logs/$$t.log | tail -n 1; \
+	done
 
 clean:
 	rm -rf $(BUILD) $(UNIT_BIN) t/servroot*
