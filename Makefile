@@ -2,6 +2,7 @@
 #
 #   make run     build, make demo runs, start nginx on 127.0.0.1:8080
 #   make test    build, run the unit tests and the Test::Nginx suite
+#   make deb     the Debian package libnginx-mod-http-export (util/debian)
 #
 # The module is built as a dynamic module against Debian's nginx-dev tree
 # and loaded into Debian's /usr/sbin/nginx.
@@ -29,7 +30,7 @@ TEST_ENV    = TEST_NGINX_BINARY=$(NGINX) \
               $(if $(PERL_LIB),PERL5LIB=$(CURDIR)/$(PERL_LIB))
 
 .PHONY: all deps build run test test-unit test-nginx test-full bench fuzz \
-        test-valgrind test-asan test-tsan clean
+        test-valgrind test-asan test-tsan deb test-deb test-real-tn clean
 
 all: build
 
@@ -129,6 +130,27 @@ fuzz:
 		t/fuzz/fuzz_csv.c src/ngx_export_csv.c src/ngx_export_utf8.c -lyajl -o $(BUILD)/fuzz/fuzz_csv
 	cd $(BUILD)/fuzz && ./fuzz_csv -max_total_time=$(FUZZ_SECONDS) \
 		-print_final_stats=1 corpus $(CURDIR)/t/fuzz/corpus_csv
+
+# the Debian package, built with debhelper in a staging copy (build/deb)
+deb: deps
+	@util/deps.sh --deb
+	util/deb-build.sh
+
+# the package installed into the system nginx, used, and purged (root)
+test-deb: deb
+	util/test-deb.sh
+
+# every t/*.t under the real CPAN Test::Nginx (openresty/test-nginx)
+# checked out in REAL_TEST_NGINX, not our t/lib copy
+REAL_TEST_NGINX ?=
+test-real-tn: build
+	@test -f "$(REAL_TEST_NGINX)/lib/Test/Nginx/Socket.pm" \
+		|| { echo "REAL_TEST_NGINX=DIR: a test-nginx checkout" >&2; exit 1; }
+	TEST_NGINX_BINARY=$(NGINX) \
+		TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE) \
+		EXPORT_MODULE=$(CURDIR)/$(MODULE) \
+		PERL5LIB=$(abspath $(REAL_TEST_NGINX))/lib \
+		prove -r t/
 
 clean:
 	rm -rf $(BUILD) $(UNIT_BIN) t/servroot*
