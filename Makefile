@@ -13,6 +13,9 @@ NGINX      ?= /usr/sbin/nginx
 NGX_SRC    ?= /usr/share/nginx/src
 BUILD      := build
 NGX_BUILD  := $(BUILD)/nginx
+# extra compiler and linker flags (the Debian package: dpkg-buildflags)
+NGX_CC_OPT ?=
+NGX_LD_OPT ?=
 MODULE     := $(NGX_BUILD)/objs/ngx_http_export_module.so
 
 MOD_SRCS   := config $(wildcard src/*.c src/*.h)
@@ -45,6 +48,8 @@ $(BUILD)/configured: config
 	cp -r $(NGX_SRC) $(NGX_BUILD)
 	cd $(NGX_BUILD) && . ./conf_flags \
 		&& ./configure "$${NGX_CONF_FLAGS[@]}" \
+			$(if $(NGX_CC_OPT),--with-cc-opt='$(NGX_CC_OPT)') \
+			$(if $(NGX_LD_OPT),--with-ld-opt='$(NGX_LD_OPT)') \
 			--add-dynamic-module=$(CURDIR) > ../configure.log
 	touch $@
 
