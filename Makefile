@@ -2,6 +2,7 @@
 #
 #   make run     build, make demo runs, start nginx on 127.0.0.1:8080
 #   make test    build, run the unit tests and the Test::Nginx suite
+#   make deb     the Debian package libnginx-mod-http-export (util/debian)
 #
 # The module is built as a dynamic module against Debian's nginx-dev tree
 # and loaded into Debian's /usr/sbin/nginx.
@@ -12,6 +13,9 @@ NGINX      ?= /usr/sbin/nginx
 NGX_SRC    ?= /usr/share/nginx/src
 BUILD      := build
 NGX_BUILD  := $(BUILD)/nginx
+# extra compiler and linker flags (the Debian package: dpkg-buildflags)
+NGX_CC_OPT ?=
+NGX_LD_OPT ?=
 MODULE     := $(NGX_BUILD)/objs/ngx_http_export_module.so
 
 MOD_SRCS   := config $(wildcard src/*.c src/*.h)
@@ -29,7 +33,7 @@ TEST_ENV    = TEST_NGINX_BINARY=$(NGINX) \
               $(if $(PERL_LIB),PERL5LIB=$(CURDIR)/$(PERL_LIB))
 
 .PHONY: all deps build run test test-unit test-nginx test-full bench fuzz \
-        test-valgrind test-asan test-tsan clean
+        test-valgrind test-asan test-tsan deb test-deb test-real-tn clean
 
 all: build
 
@@ -44,6 +48,8 @@ $(BUILD)/configured: config
 	cp -r $(NGX_SRC) $(NGX_BUILD)
 	cd $(NGX_BUILD) && . ./conf_flags \
 		&& ./configure "$${NGX_CONF_FLAGS[@]}" \
+			$(if $(NGX_CC_OPT),--with-cc-opt='$(NGX_CC_OPT)') \
+			$(if $(NGX_LD_OPT),--with-ld-opt='$(NGX_LD_OPT)') \
 			--add-dynamic-module=$(CURDIR) > ../configure.log
 	touch $@
 
@@ -159,6 +165,27 @@ fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 			|| { tail -n 40 logs/$$t.log; exit 1; }; \
 		grep -E '^#[0-9]+.*DONE' logs/$$t.log | tail -n 1; \
 	done
+
+# the Debian package, built with debhelper in a staging copy (build/deb)
+deb: deps
+	@util/deps.sh --deb
+	util/deb-build.sh
+
+# the package installed into the system nginx, used, and purged (root)
+test-deb: deb
+	util/test-deb.sh
+
+# every t/*.t under the real CPAN Test::Nginx (openresty/test-nginx)
+# checked out in REAL_TEST_NGINX, not our t/lib copy
+REAL_TEST_NGINX ?=
+test-real-tn: build
+	@test -f "$(REAL_TEST_NGINX)/lib/Test/Nginx/Socket.pm" \
+		|| { echo "REAL_TEST_NGINX=DIR: a test-nginx checkout" >&2; exit 1; }
+	TEST_NGINX_BINARY=$(NGINX) \
+		TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE) \
+		EXPORT_MODULE=$(CURDIR)/$(MODULE) \
+		PERL5LIB=$(abspath $(REAL_TEST_NGINX))/lib \
+		prove -r t/
 
 clean:
 	rm -rf $(BUILD) $(UNIT_BIN) t/servroot*

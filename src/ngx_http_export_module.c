@@ -1310,6 +1310,14 @@ ngx_http_export_init_module(ngx_cycle_t *cycle)
     ngx_http_export_main_conf_t  *emcf;
 
     emcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_export_module);
+
+    /* once a start (and once an "nginx -t"), not again on each reload */
+
+    if (cycle->old_cycle == NULL || cycle->old_cycle->conf_ctx == NULL) {
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                      "export module " NGX_HTTP_EXPORT_VERSION " loaded");
+    }
+
     if (emcf == NULL || !emcf->check_user) {
         return NGX_OK;
     }

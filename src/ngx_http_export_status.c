@@ -247,6 +247,9 @@ ngx_http_export_status_json(ngx_http_request_t *r, ngx_array_t *zones,
 
     yajl_gen_map_open(g);
 
+    ngx_http_export_gen_key(g, "version");
+    ngx_http_export_gen_key(g, NGX_HTTP_EXPORT_VERSION);
+
     ngx_http_export_gen_key(g, "zones");
     yajl_gen_map_open(g);
 
@@ -405,6 +408,11 @@ ngx_http_export_status_prometheus(ngx_http_request_t *r, ngx_array_t *zones,
     }
 
     p = b->last;
+
+    p = ngx_sprintf(p,
+            "# HELP nginx_export_info The export module's version.\n"
+            "# TYPE nginx_export_info gauge\n"
+            "nginx_export_info{version=\"" NGX_HTTP_EXPORT_VERSION "\"} 1\n");
 
     p = ngx_sprintf(p,
             "# HELP nginx_export_tasks Export tasks in the zone, by state.\n"

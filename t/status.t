@@ -54,7 +54,14 @@ sub status {
                     { headers => $hdr || {} });
 }
 
+# the one version number, from the line in config
+open my $cfg, '<', "$FindBin::Bin/../config" or die "config: $!";
+my ($version) = map { /^EXPORT_VERSION=(\S+)$/ ? $1 : () } <$cfg>;
+close $cfg;
+like($version, qr/^\d+\.\d+\.\d+$/, 'config holds the version');
+
 my $j = JSON::PP->new->decode(status('')->{content});
+is($j->{version}, $version, 'the status gives the version');
 my $z = $j->{zones}{exports};
 ok($z, 'the zone is reported');
 is($z->{created}, 6, 'created');
@@ -122,6 +129,8 @@ for my $ask (['?format=prometheus', {}], ['', { Accept => 'text/plain' }]) {
     is($m{'nginx_export_generation_seconds_count{zone="exports"}'}, $count,
        'histogram count');
     is($m{'nginx_export_quota_entries{zone="q"}'}, 1, 'quota entries');
+    is($m{qq(nginx_export_info{version="$version"})}, 1,
+       'the version info metric');
     like($t, qr/^# TYPE nginx_export_generation_seconds histogram$/m,
          'the histogram is typed');
     like($t, qr/^# TYPE nginx_export_created_total counter$/m,

@@ -14,6 +14,7 @@ case "${1:-}" in
     --bench) want+=(wrk zip) ;;
     --fuzz)  want+=(clang-14 libfuzzer-14-dev libclang-rt-14-dev) ;;
     --valgrind) want+=(valgrind) ;;
+    --deb)   want+=(dpkg-dev debhelper lintian) ;;
 esac
 
 missing=()
