@@ -140,7 +140,7 @@ bench: build $(UNIT_BIN)/zipcat
 # 600), one after the other, from the seeds in t/fuzz/corpus_<name>; what
 # they find grows build/fuzz/corpus_<name>, logs in build/fuzz/logs
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS := csv utf8 runid hide form link uniware meta zip
+FUZZ_TARGETS := csv utf8 runid hide form link uniware meta claim zip
 FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -Wall -Isrc
 
 FUZZ_SRCS_csv     := src/ngx_export_csv.c src/ngx_export_utf8.c

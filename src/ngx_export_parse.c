@@ -622,3 +622,266 @@ exp_meta_warning(exp_meta_t *m, size_t i, exp_meta_warning_t *w)
     w->message = exp_json_string(v, "message");
     w->offset = exp_meta_integer(v, "offset", &n) ? (uint64_t) n : 0;
 }
+
+
+int
+exp_name_check(const unsigned char *p, size_t len, size_t max, int dots)
+{
+    size_t         i;
+    unsigned char  c;
+
+    if (p == NULL || len == 0 || len > max) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        c = p[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '-' || c == '_'
+              || (dots && c == '.')))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* 1 and the value when the member is true or false */
+
+static int
+exp_json_bool(yajl_val root, const char *key, int *value)
+{
+    yajl_val     v;
+    const char  *path[2];
+
+    path[0] = key;
+    path[1] = NULL;
+
+    v = yajl_tree_get(root, path, yajl_t_any);
+
+    if (v == NULL || !(YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v))) {
+        return 0;
+    }
+
+    *value = YAJL_IS_TRUE(v) ? 1 : 0;
+
+    return 1;
+}
+
+
+/* an integer member within [min, max] */
+
+static int
+exp_json_range(yajl_val root, const char *key, int64_t min, int64_t max,
+    int64_t *value)
+{
+    long long  n;
+
+    if (!exp_meta_integer(root, key, &n) || n < min || n > max) {
+        return 0;
+    }
+
+    *value = (int64_t) n;
+
+    return 1;
+}
+
+
+/* an array of n strings, each a "/" path when absolute, or "" / "x/" */
+
+static int
+exp_claim_list(yajl_val list, size_t n, int absolute)
+{
+    size_t       i, len;
+    const char  *s;
+
+    if (list == NULL || YAJL_GET_ARRAY(list)->len != n) {
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        s = YAJL_GET_STRING(YAJL_GET_ARRAY(list)->values[i]);
+
+        if (s == NULL) {
+            return 0;
+        }
+
+        len = strlen(s);
+
+        if (absolute) {
+            if (len < 2 || s[0] != '/' || strstr(s, "/../") != NULL
+                || (len >= 3 && strcmp(s + len - 3, "/..") == 0))
+            {
+                return 0;
+            }
+
+        } else if (len && (s[len - 1] != '/'
+                           || !exp_name_check((const unsigned char *) s,
+                                              len - 1, EXP_RUN_MAX, 0)))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+yajl_val
+exp_claim_parse(const char *text, const char *const *styles,
+    exp_claim_t *c)
+{
+    char          err[128];
+    size_t        i;
+    yajl_val      root;
+    const char   *p, *path[2];
+
+    memset(c, 0, sizeof(exp_claim_t));
+
+    root = yajl_tree_parse(text, err, sizeof(err));
+    if (root == NULL) {
+        return NULL;
+    }
+
+    if (!YAJL_IS_OBJECT(root)) {
+        goto bad;
+    }
+
+    p = exp_json_string(root, "runId");
+    c->run = (const unsigned char *) p;
+    c->run_len = p ? strlen(p) : 0;
+
+    if (!exp_name_check(c->run, c->run_len, EXP_RUN_MAX, 0)) {
+        goto bad;
+    }
+
+    p = exp_json_string(root, "taskId");
+
+    if (p == NULL
+        || exp_uuid_parse(c->id, (const unsigned char *) p, strlen(p)) != 0)
+    {
+        goto bad;
+    }
+
+    c->node = exp_json_string(root, "node");
+    c->node_len = c->node ? strlen(c->node) : 0;
+
+    if (!exp_name_check((const unsigned char *) c->node, c->node_len,
+                        EXP_NODE_MAX, 1))
+    {
+        goto bad;
+    }
+
+    p = exp_json_string(root, "style");
+
+    for (i = 0; p && styles[i]; i++) {
+        if (strcmp(p, styles[i]) == 0) {
+            c->style = (int) i;
+            break;
+        }
+    }
+
+    if (p == NULL || styles[i] == NULL) {
+        goto bad;
+    }
+
+    c->serial = exp_meta_count(root, "serial");
+    c->created_ms = exp_meta_count(root, "createdMs");
+    c->op = exp_json_string(root, "operationURI");
+
+    path[0] = "sources";
+    path[1] = NULL;
+    c->sources = yajl_tree_get(root, path, yajl_t_array);
+
+    path[0] = "folders";
+    c->folders = yajl_tree_get(root, path, yajl_t_array);
+
+    c->nsources = c->sources ? YAJL_GET_ARRAY(c->sources)->len : 0;
+
+    c->thread_pool = exp_json_string(root, "threadPool");
+    c->symlinks_from = exp_json_string(root, "symlinksFrom");
+
+    if (c->symlinks_from == NULL) {
+        c->symlinks_from = "";
+    }
+
+    if (!exp_json_range(root, "attempt", 1, EXP_ATTEMPTS_MAX, &c->attempt)
+        || !exp_json_bool(root, "keyed", &c->keyed)
+        || !exp_json_bool(root, "indexed", &c->indexed)
+        || !exp_json_range(root, "created", 0, INT64_MAX, &c->created)
+        || c->nsources == 0 || c->nsources > EXP_SOURCES_MAX
+        || !exp_claim_list(c->sources, c->nsources, 1)
+        || !exp_claim_list(c->folders, c->nsources, 0)
+        || c->thread_pool == NULL || c->thread_pool[0] == '\0'
+        || !exp_json_range(root, "level", 0, 9, &c->level)
+        || !exp_json_range(root, "ttl", 0, INT64_MAX, &c->ttl)
+        || !exp_json_range(root, "maxReportSize", 0, INT64_MAX,
+                           &c->max_report_size)
+        || !exp_json_range(root, "maxColumns", 0, INT64_MAX,
+                           &c->max_columns)
+        || !exp_json_bool(root, "formulaGuard", &c->formula_guard)
+        || !exp_json_bool(root, "csvBom", &c->csv_bom)
+        || !exp_json_range(root, "symlinks", 0, 2, &c->symlinks))
+    {
+        goto bad;
+    }
+
+    return root;
+
+bad:
+
+    yajl_tree_free(root);
+
+    return NULL;
+}
+
+
+const char *
+exp_claim_item(yajl_val list, size_t i)
+{
+    return YAJL_GET_STRING(YAJL_GET_ARRAY(list)->values[i]);
+}
+
+
+yajl_val
+exp_beat_parse(const char *text, exp_beat_t *b)
+{
+    char         err[128];
+    yajl_val     root;
+    const char  *p;
+
+    memset(b, 0, sizeof(exp_beat_t));
+
+    root = yajl_tree_parse(text, err, sizeof(err));
+    if (root == NULL) {
+        return NULL;
+    }
+
+    p = exp_json_string(root, "taskId");
+    b->node = exp_json_string(root, "node");
+    b->state = exp_json_string(root, "status");
+
+    if (b->state == NULL) {
+        b->state = "";
+    }
+
+    if (!YAJL_IS_OBJECT(root)
+        || p == NULL
+        || exp_uuid_parse(b->id, (const unsigned char *) p, strlen(p)) != 0
+        || b->node == NULL
+        || !exp_name_check((const unsigned char *) b->node,
+                           strlen(b->node), EXP_NODE_MAX, 1)
+        || !exp_json_range(root, "attempt", 1, EXP_ATTEMPTS_MAX,
+                           &b->attempt)
+        || !exp_json_range(root, "beat", 0, INT64_MAX, &b->beat)
+        || !exp_json_range(root, "progress", 0, 10000, &b->progress))
+    {
+        yajl_tree_free(root);
+        return NULL;
+    }
+
+    return root;
+}

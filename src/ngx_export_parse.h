@@ -149,5 +149,71 @@ yajl_val exp_meta_parse(const char *text, const char *const *styles,
 /* warning i < m->nkept */
 void exp_meta_warning(exp_meta_t *m, size_t i, exp_meta_warning_t *w);
 
+/* what a node may be named, and a claim's limits */
+#define EXP_NODE_MAX      64          /* [A-Za-z0-9._-] */
+#define EXP_SOURCES_MAX   100         /* runs in one export */
+#define EXP_ATTEMPTS_MAX  1000
+
+/* 1 when p is 1 to max bytes of [A-Za-z0-9_-], and "." too if dots */
+int exp_name_check(const unsigned char *p, size_t len, size_t max,
+    int dots);
+
+/*
+ * A run's claim in a store shared by nodes: who builds which task of the
+ * run, at which attempt, and what the task is, so that another node can
+ * take the build over.  Strings point into the parsed document; sources
+ * and folders are arrays of nsources strings (exp_claim_item()).
+ */
+typedef struct {
+    const unsigned char  *run;
+    size_t                run_len;
+    unsigned char         id[16];
+    const char           *node;
+    size_t                node_len;
+    int64_t               attempt;       /* 1 .. EXP_ATTEMPTS_MAX */
+    int                   style;         /* index in styles, or 0 */
+    int                   keyed;
+    int                   indexed;       /* found by its task id too */
+    int64_t               serial;        /* absent or negative: -1 */
+    int64_t               created;       /* unix time */
+    int64_t               created_ms;    /* absent or negative: -1 */
+    const char           *op;            /* NULL if absent */
+    yajl_val              sources;       /* absolute paths */
+    yajl_val              folders;       /* "" or "name/" */
+    size_t                nsources;
+    const char           *thread_pool;
+    int64_t               level;         /* 0 .. 9 */
+    int64_t               ttl;           /* >= 0 */
+    int64_t               max_report_size;
+    int64_t               max_columns;
+    int                   formula_guard;
+    int                   csv_bom;
+    int64_t               symlinks;      /* 0 .. 2 */
+    const char           *symlinks_from; /* "" if absent */
+} exp_claim_t;
+
+/*
+ * Parses the NUL-terminated claim text; returns the document (for
+ * yajl_tree_free()) or NULL when any member is missing or out of range.
+ */
+yajl_val exp_claim_parse(const char *text, const char *const *styles,
+    exp_claim_t *c);
+
+/* item i < nsources of c->sources or c->folders */
+const char *exp_claim_item(yajl_val list, size_t i);
+
+/* the owner's heartbeat of a run's build */
+typedef struct {
+    unsigned char         id[16];
+    int64_t               attempt;
+    const char           *node;
+    int64_t               beat;          /* grows with every write */
+    int64_t               progress;      /* 0 .. 10000 */
+    const char           *state;         /* "" if absent */
+} exp_beat_t;
+
+/* as exp_claim_parse(), for a heartbeat file */
+yajl_val exp_beat_parse(const char *text, exp_beat_t *b);
+
 
 #endif /* _NGX_EXPORT_PARSE_H_INCLUDED_ */

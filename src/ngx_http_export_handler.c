@@ -7,6 +7,7 @@
 
 
 #include "ngx_http_export_module.h"
+#include "ngx_http_export_cluster.h"
 
 
 #define NGX_HTTP_EXPORT_WAIT_TICK     100     /* ms between looks */
@@ -17,6 +18,10 @@ static ngx_int_t ngx_http_export_post(ngx_http_request_t *r,
     ngx_http_export_loc_conf_t *elcf, ngx_http_export_ctx_t *ctx);
 static ngx_int_t ngx_http_export_get(ngx_http_request_t *r,
     ngx_http_export_loc_conf_t *elcf, ngx_http_export_ctx_t *ctx);
+static ngx_int_t ngx_http_export_started(ngx_http_request_t *r,
+    ngx_http_export_loc_conf_t *elcf, ngx_http_export_start_t *st,
+    ngx_http_export_spec_t *spec, ngx_str_t *path,
+    ngx_http_export_looked_t *looked);
 static ngx_int_t ngx_http_export_delete(ngx_http_request_t *r,
     ngx_http_export_loc_conf_t *elcf, ngx_http_export_ctx_t *ctx);
 static ngx_int_t ngx_http_export_answer(ngx_http_request_t *r,
@@ -185,8 +190,8 @@ ngx_http_export_post(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
         msg.len = ngx_strlen(st.message);
 
         return ngx_http_export_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                   "EXPORT_CAPACITY", &msg, st.remediation, NULL, 0,
-                   st.retry_after);
+                   st.code ? st.code : "EXPORT_CAPACITY", &msg,
+                   st.remediation, NULL, 0, st.retry_after);
     }
 
     return ngx_http_export_accepted(r, ctx, &st.snap);
@@ -288,28 +293,33 @@ ngx_http_export_source(ngx_http_request_t *r,
 
 
 /*
- * Starts an export, the same way for every style: a keyed task whose
- * run already has an unfinished export gets that one back, uncharged;
- * otherwise the quota is charged under the zone's lock, a finished
- * export of the run is replaced, and the task is started or waits for a
- * slot.  NGX_OK with st->snap the task, or with st->status 429 or 503
- * and what the answer needs; anything else is the request's end.
+ * Starts an export, the same way for every style.  A keyed task whose
+ * run already has an unfinished export in the zone gets that one back,
+ * uncharged.  Otherwise the quota is charged under the zone's lock and
+ * the run is claimed in the store, in the thread pool, while the request
+ * waits (ngx_http_export_claim_request()): when another POST, here or on
+ * another node, claimed it first, its task is joined and the charge
+ * given back; else the new task replaces a finished export of the run
+ * and is started, or waits for a slot.  NGX_OK with st->snap the task,
+ * or with st->status 429 or 503 and what the answer needs; NGX_DONE
+ * while the request waits (the caller returns it, and the whole handler
+ * runs again after the claim); anything else is the request's end.
  */
 
 ngx_int_t
 ngx_http_export_start(ngx_http_request_t *r,
     ngx_http_export_loc_conf_t *elcf, ngx_http_export_start_t *st)
 {
-    u_char                       id[16], *p;
-    ngx_int_t                    rc;
-    ngx_str_t                    path;
-    ngx_uint_t                   count, start;
-    ngx_array_t                  paths;
-    ngx_http_export_spec_t       spec;
-    ngx_http_export_ctx_t       *ctx;
-    ngx_http_export_zone_t      *zone;
-    ngx_http_export_task_t      *task;
-    ngx_http_export_quota_ref_t  refs[NGX_HTTP_EXPORT_QUOTAS_MAX];
+    u_char                     *p;
+    ngx_int_t                   rc;
+    ngx_str_t                   path;
+    ngx_array_t                 paths;
+    ngx_http_export_spec_t      spec;
+    ngx_http_export_ctx_t      *ctx;
+    ngx_http_export_zone_t     *zone;
+    ngx_http_export_task_t     *task;
+    ngx_http_export_claim_t     cl;
+    ngx_http_export_looked_t   *looked;
 
     zone = elcf->shm_zone->data;
 
@@ -318,7 +328,11 @@ ngx_http_export_start(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_export_uuid(id);
+    looked = ctx->claiming ? ngx_http_export_looked(r) : NULL;
+
+    if (looked == NULL) {
+        ngx_http_export_uuid(ctx->new_id);
+    }
 
     if (st->run.len == 0) {
         /* an export of several runs is named after its job */
@@ -328,7 +342,8 @@ ngx_http_export_start(ngx_http_request_t *r,
         }
 
         st->run.data[0] = 'j';
-        st->run.len = ngx_http_export_uuid_text(st->run.data + 1, id)
+        st->run.len = ngx_http_export_uuid_text(st->run.data + 1,
+                                                ctx->new_id)
                       - st->run.data;
     }
 
@@ -343,10 +358,10 @@ ngx_http_export_start(ngx_http_request_t *r,
     p = ngx_cpymem(p, "/export-", sizeof("/export-") - 1);
     p = ngx_cpymem(p, st->run.data, st->run.len);
     *p++ = '-';
-    p = ngx_http_export_uuid_text(p, id);
+    p = ngx_http_export_uuid_text(p, ctx->new_id);
     p = ngx_cpymem(p, ".zip", sizeof(".zip"));
 
-    if (ngx_array_init(&paths, r->pool, 2, sizeof(ngx_str_t)) != NGX_OK) {
+    if (ngx_array_init(&paths, r->pool, 3, sizeof(ngx_str_t)) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -374,13 +389,20 @@ ngx_http_export_start(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (looked) {
+        ctx->claiming = 0;
+        return ngx_http_export_started(r, elcf, st, &spec, &path, looked);
+    }
+
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     ngx_http_export_expire(zone, 0, &paths);
 
     task = st->keyed ? ngx_http_export_task_find(zone, &st->run) : NULL;
 
-    if (task && !ngx_http_export_finished(task->state)) {
+    if (task && !task->unknown && !ngx_http_export_finished(task->state)
+        && (!task->foreign || task->epoch == zone->sh->epoch))
+    {
         /* the same export again: answer the task that is under way */
         ngx_http_export_task_snapshot(task, &st->snap, r->pool, 0);
         ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -390,13 +412,17 @@ ngx_http_export_start(ngx_http_request_t *r,
         goto done;
     }
 
-    rc = ngx_http_export_quota_charge(r, elcf, refs, &st->retry_after,
+    rc = ngx_http_export_quota_charge(r, elcf, ctx->refs, &st->retry_after,
                                       &st->limit, &st->reason);
 
-    if (rc != NGX_OK) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        ngx_http_export_remove_paths(zone, &paths, r->connection->log);
+    /* its number, in the claim too, so that every node tells the same */
+    ctx->serial = ++zone->sh->serial;
 
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_http_export_remove_paths(zone, &paths, r->connection->log);
+
+    if (rc != NGX_OK) {
         if (rc == NGX_BUSY) {
             (void) ngx_atomic_fetch_add(&zone->sh->stats.rejected_429, 1);
             st->status = NGX_HTTP_TOO_MANY_REQUESTS;
@@ -406,16 +432,146 @@ ngx_http_export_start(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (task) {
-        /* a finished export of the run is replaced by the new one */
-        ngx_http_export_task_path(task, &paths);
-        ngx_http_export_task_remove(zone, task);
+    /* the claim in the store, before anything of the task exists */
+
+    ngx_memzero(&cl, sizeof(ngx_http_export_claim_t));
+
+    cl.run = st->run;
+    ngx_memcpy(cl.id, ctx->new_id, 16);
+    cl.node = zone->node;
+    cl.attempt = 1;
+    cl.style = st->style;
+    cl.keyed = st->keyed;
+    cl.indexed = 1;
+    cl.serial = ctx->serial;
+    cl.created = ngx_time();
+    cl.created_ms = ngx_http_export_now_ms();
+    cl.op = spec.op;
+    cl.sources = spec.source;
+    cl.folders = spec.folders;
+    cl.nsources = spec.nsources;
+    cl.thread_pool = spec.thread_pool;
+    cl.level = spec.level;
+    cl.ttl = spec.ttl;
+    cl.max_report_size = spec.max_report_size;
+    cl.max_columns = spec.max_columns;
+    cl.formula_guard = spec.formula_guard;
+    cl.csv_bom = spec.csv_bom;
+    cl.symlinks = spec.symlinks;
+    cl.symlinks_from = spec.symlinks_from;
+
+    rc = ngx_http_export_claim_request(r, zone, &elcf->store, &cl);
+
+    if (rc == NGX_DONE) {
+        ctx->claiming = 1;
+        return NGX_DONE;
+    }
+
+    ngx_http_export_quota_refund(ctx->refs, 1);
+
+    if (rc != NGX_BUSY) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    (void) ngx_atomic_fetch_add(&zone->sh->stats.rejected_503, 1);
+
+    st->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+    st->retry_after = 5;
+    st->message = "the export thread pool's queue is full";
+    st->remediation = "Retry after the time in Retry-After; if this "
+                      "lasts, the operator should raise the thread "
+                      "pool's max_queue.";
+    return NGX_OK;
+
+done:
+
+    ngx_http_export_uuid_text(ctx->id, st->snap.id);
+    ctx->has_id = 1;
+    ctx->state = st->snap.state;
+    ctx->has_state = 1;
+
+    return NGX_OK;
+}
+
+
+/* after the claim: the new task, or the one that claimed the run first */
+
+static ngx_int_t
+ngx_http_export_started(ngx_http_request_t *r,
+    ngx_http_export_loc_conf_t *elcf, ngx_http_export_start_t *st,
+    ngx_http_export_spec_t *spec, ngx_str_t *path,
+    ngx_http_export_looked_t *looked)
+{
+    ngx_uint_t               count, start;
+    ngx_http_export_ctx_t   *ctx;
+    ngx_http_export_zone_t  *zone;
+    ngx_http_export_task_t  *task, *old;
+
+    zone = elcf->shm_zone->data;
+    ctx = ngx_http_export_get_ctx(r);
+
+    if (!looked->created) {
+        ngx_http_export_quota_refund(ctx->refs, 1);
+
+        if (looked->rc == NGX_DECLINED) {
+            /* joined: ngx_http_export_apply() put its task in the zone */
+
+            ngx_shmtx_lock(&zone->shpool->mutex);
+
+            task = ngx_http_export_task_lookup(zone, &st->run);
+
+            if (task) {
+                ngx_http_export_task_snapshot(task, &st->snap, r->pool, 0);
+            }
+
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+
+            if (task) {
+                st->existing = 1;
+                goto done;
+            }
+
+            (void) ngx_atomic_fetch_add(&zone->sh->stats.rejected_503, 1);
+
+            st->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+            st->retry_after = 5;
+            st->message = "the export zone is full of unfinished exports";
+            st->remediation = "Retry after the time in Retry-After; if "
+                              "this lasts, the operator should make "
+                              "export_zone larger.";
+            return NGX_OK;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, looked->err,
+                      "export: run %V: the export store \"%V\" cannot be "
+                      "written", &st->run, &elcf->store);
+
+        (void) ngx_atomic_fetch_add(&zone->sh->stats.rejected_503, 1);
+
+        st->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        st->retry_after = 5;
+        st->code = "EXPORT_STORE_UNAVAILABLE";
+        st->message = "the export store cannot be written";
+        st->remediation = "Retry after the time in Retry-After; if this "
+                          "lasts, the operator should check the export "
+                          "store (space, permissions, the shared file "
+                          "system).";
+        return NGX_OK;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    /* what the zone held for the run is replaced, in the store already */
+
+    old = st->keyed ? ngx_http_export_task_find(zone, &st->run) : NULL;
+
+    if (old) {
+        ngx_http_export_task_remove(zone, old);
     }
 
     for ( ;; ) {
-        task = ngx_http_export_task_create(zone, &st->run, st->keyed, id,
-                                           &path, &spec);
-
+        task = ngx_http_export_task_create(zone, &st->run, st->keyed,
+                                           ctx->new_id, path, spec);
         if (task) {
             break;
         }
@@ -423,7 +579,7 @@ ngx_http_export_start(ngx_http_request_t *r,
         /* the zone is full: the oldest finished task makes room */
 
         count = zone->sh->count;
-        ngx_http_export_expire(zone, 1, &paths);
+        ngx_http_export_expire(zone, 1, NULL);
 
         if (zone->sh->count == count) {
             break;
@@ -434,8 +590,14 @@ ngx_http_export_start(ngx_http_request_t *r,
 
     if (task) {
         task->style = st->style;
+        task->serial = ctx->serial;
+        task->claimed = 1;
+        task->indexed = 1;
+        task->node_len = zone->node.len;
+        ngx_memcpy(task->node, zone->node.data, zone->node.len);
+        task->epoch = zone->sh->epoch;
         zone->sh->stats.created++;
-        ngx_http_export_quota_keep(task->quota, refs);
+        ngx_http_export_quota_keep(task->quota, ctx->refs);
 
         /* first come, first started: a new task does not pass waiting ones */
 
@@ -454,14 +616,13 @@ ngx_http_export_start(ngx_http_request_t *r,
         ngx_http_export_task_snapshot(task, &st->snap, r->pool, 0);
 
     } else {
-        ngx_http_export_quota_refund(refs, 1);
+        ngx_http_export_quota_refund(ctx->refs, 1);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    ngx_http_export_remove_paths(zone, &paths, r->connection->log);
-
     if (task == NULL) {
+        /* its claim stays in the store, and another node may build it */
         (void) ngx_atomic_fetch_add(&zone->sh->stats.rejected_503, 1);
 
         st->status = NGX_HTTP_SERVICE_UNAVAILABLE;
@@ -478,8 +639,8 @@ ngx_http_export_start(ngx_http_request_t *r,
            != NGX_OK)
     {
         /*
-         * The new task is not kept and its quota is given back; a
-         * finished export it replaced is already gone.
+         * The new task is not kept, its quota is given back and its claim
+         * leaves the store; a finished export it replaced is gone.
          */
 
         ngx_shmtx_lock(&zone->shpool->mutex);
@@ -488,7 +649,10 @@ ngx_http_export_start(ngx_http_request_t *r,
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
         /* the task gave its slots back as it was removed */
-        ngx_http_export_quota_refund(refs, 0);
+        ngx_http_export_quota_refund(ctx->refs, 0);
+
+        ngx_http_export_store_forget(zone, &elcf->store, &st->run,
+                                     ctx->new_id);
 
         (void) ngx_atomic_fetch_add(&zone->sh->stats.rejected_503, 1);
 
@@ -544,6 +708,17 @@ ngx_http_export_get(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
         }
     }
 
+    /* a task the zone does not know may be in the store */
+
+    switch (ngx_http_export_resolve(r, zone, &ctx->run, NULL)) {
+    case NGX_OK:
+        break;
+    case NGX_DONE:
+        return NGX_DONE;
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     /* one look at the task serves both the wait decision and the answer */
 
     ngx_shmtx_lock(&zone->shpool->mutex);
@@ -575,49 +750,68 @@ static ngx_int_t
 ngx_http_export_delete(ngx_http_request_t *r,
     ngx_http_export_loc_conf_t *elcf, ngx_http_export_ctx_t *ctx)
 {
-    ngx_array_t              paths;
-    ngx_http_export_zone_t  *zone;
-    ngx_http_export_task_t  *task;
+    ngx_int_t                  rc;
+    ngx_str_t                  msg;
+    ngx_http_export_zone_t    *zone;
+    ngx_http_export_looked_t  *looked;
 
     zone = elcf->shm_zone->data;
 
-    if (ngx_array_init(&paths, r->pool, 1, sizeof(ngx_str_t)) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    /*
+     * The run's claim goes from the store first, wherever its export is
+     * built: its builder stops at its next look, and every node finds
+     * the run gone.  The request waits for it in the thread pool.
+     */
+
+    looked = ngx_http_export_looked(r);
+
+    if (looked == NULL) {
+        rc = ngx_http_export_delete_request(r, zone, &ctx->run);
+
+        if (rc == NGX_DONE) {
+            return NGX_DONE;
+        }
+
+        if (rc != NGX_BUSY) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_str_set(&msg, "the export thread pool's queue is full");
+
+        return ngx_http_export_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                   "EXPORT_CAPACITY", &msg,
+                   "Retry after the time in Retry-After.", NULL, 0, 5);
     }
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    task = ngx_http_export_task_lookup(zone, &ctx->run);
-
-    if (task == NULL) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+    if (looked->rc == NGX_DECLINED) {
         return ngx_http_export_not_found(r);
     }
 
-    ngx_http_export_uuid_text(ctx->id, task->id);
-    ctx->has_id = 1;
-    ctx->state = task->state;
-    ctx->has_state = 1;
+    if (looked->rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, looked->err,
+                      "export: run %V: the export store cannot be written",
+                      &ctx->run);
 
-    /* a running job sees the cancel flag and removes its own files */
+        ngx_str_set(&msg, "the export store cannot be written");
 
-    if (!task->running) {
-        ngx_http_export_task_path(task, &paths);
+        return ngx_http_export_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                   "EXPORT_STORE_UNAVAILABLE", &msg,
+                   "Retry after the time in Retry-After; if this lasts, "
+                   "the operator should check the export store.",
+                   NULL, 0, 5);
     }
 
-    if (!ngx_http_export_finished(task->state)) {
-        zone->sh->stats.cancelled++;
+    if (looked->found == NGX_HTTP_EXPORT_REC_UNFINISHED
+        || looked->found == NGX_HTTP_EXPORT_REC_FINISHED)
+    {
+        ngx_http_export_uuid_text(ctx->id, looked->id);
+        ctx->has_id = 1;
     }
-
-    ngx_http_export_task_remove(zone, task);
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    ngx_http_export_remove_paths(zone, &paths, r->connection->log);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "export: task %*s of run %V deleted",
-                  (size_t) NGX_HTTP_EXPORT_UUID_LEN, ctx->id, &ctx->run);
+                  (size_t) (ctx->has_id ? NGX_HTTP_EXPORT_UUID_LEN : 1),
+                  ctx->has_id ? ctx->id : (u_char *) "-", &ctx->run);
 
     r->headers_out.status = NGX_HTTP_NO_CONTENT;
     r->headers_out.content_length_n = 0;

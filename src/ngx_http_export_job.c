@@ -18,6 +18,7 @@
 
 #include "ngx_export_csv.h"
 #include "ngx_export_zip.h"
+#include "ngx_http_export_cluster.h"
 #include "ngx_http_export_rundir.h"
 #include "ngx_http_export_tmpfile.h"
 
@@ -30,6 +31,12 @@
 
 /* below this many bytes of reports the zip writer needs no thread */
 #define NGX_HTTP_EXPORT_THREAD_MIN    (1024 * 1024)
+
+/* why a build stopped before its end */
+#define NGX_HTTP_EXPORT_STOP_CANCEL   1       /* DELETE on this node */
+#define NGX_HTTP_EXPORT_STOP_GONE     2       /* deleted on another one */
+#define NGX_HTTP_EXPORT_STOP_LOST     3       /* another node took it */
+#define NGX_HTTP_EXPORT_STOP_EXIT     4       /* nginx is stopping */
 
 
 typedef struct {
@@ -78,10 +85,20 @@ typedef struct {
     off_t                       done;
     off_t                       size;
     ngx_uint_t                  cancelled;
+    ngx_uint_t                  stop;         /* NGX_HTTP_EXPORT_STOP_* */
     u_char                      error[NGX_HTTP_EXPORT_ERROR_LEN];
     size_t                      error_len;
     ngx_err_t                   err;
     ngx_msec_t                  start;        /* of the generation */
+
+    /* its claim in the store (ngx_http_export_claim.c) */
+    ngx_http_export_cstore_t    cs;
+    ngx_str_t                   name;         /* the run, for the claim */
+    u_char                      bid[16];
+    ngx_uint_t                  attempt;
+    ngx_uint_t                  claimed;
+    uint64_t                    beat;
+    ngx_msec_t                  beat_at;
 } ngx_http_export_job_t;
 
 
@@ -108,6 +125,8 @@ static ngx_int_t ngx_http_export_add_manifest(ngx_http_export_job_t *job);
 static ssize_t ngx_http_export_read(ngx_http_export_job_t *job, int fd,
     ngx_http_export_report_t *rep, ngx_uint_t passes);
 static ngx_int_t ngx_http_export_check(ngx_http_export_job_t *job);
+static ngx_uint_t ngx_http_export_stopping(ngx_http_export_job_t *job);
+static void ngx_http_export_job_leftovers(ngx_http_export_job_t *job);
 static void ngx_http_export_progress(ngx_http_export_job_t *job, off_t n);
 static void ngx_http_export_warn(ngx_http_export_job_t *job,
     const char *report, const char *reason, uint64_t offset);
@@ -117,6 +136,7 @@ static ngx_int_t ngx_http_export_fail(ngx_http_export_job_t *job,
     ngx_err_t err, const char *fmt, ...);
 static void ngx_http_export_finish(ngx_http_export_job_t *job,
     ngx_int_t rc);
+static void ngx_http_export_let_go(ngx_http_export_job_t *job);
 static void ngx_http_export_job_free(ngx_http_export_job_t *job);
 static ngx_int_t ngx_http_export_job_meta(ngx_http_export_job_t *job,
     ngx_uint_t state, u_char *ref);
@@ -208,8 +228,8 @@ ngx_http_export_job_start(ngx_http_export_zone_t *zone,
     job->dirs = ngx_pcalloc(pool, spec->nsources * sizeof(DIR *));
     job->symlinks = spec->symlinks;
     job->symlinks_from = ngx_pnalloc(pool, spec->symlinks_from.len + 1);
-    job->tmp = ngx_pnalloc(pool, spec->store.len + sizeof("/.export-.tmp")
-                                 + NGX_HTTP_EXPORT_UUID_LEN);
+    job->tmp = ngx_pnalloc(pool, spec->store.len + sizeof("/.export-..tmp")
+                                 + NGX_HTTP_EXPORT_UUID_LEN + NGX_INT_T_LEN);
 
     if (job->sources == NULL || job->path == NULL || job->tmp == NULL
         || job->dirs == NULL || job->symlinks_from == NULL)
@@ -234,10 +254,23 @@ ngx_http_export_job_start(ngx_http_export_zone_t *zone,
 
     ngx_cpystrn(job->path, task->path, task->path_len + 1);
 
+    /*
+     * One name per attempt: a node that takes the build over never
+     * shares a file with a builder that was only slow.
+     */
+
     p = ngx_cpymem(job->tmp, spec->store.data, spec->store.len);
     p = ngx_cpymem(p, "/.export-", sizeof("/.export-") - 1);
     p = ngx_cpymem(p, job->id, NGX_HTTP_EXPORT_UUID_LEN);
+    p = ngx_sprintf(p, ".%ui", task->attempts);
     ngx_memcpy(p, ".tmp", sizeof(".tmp"));
+
+    ngx_http_export_cstore(&job->cs, zone, &spec->store);
+    job->name.data = job->run;
+    job->name.len = task->run_len;
+    ngx_memcpy(job->bid, task->id, 16);
+    job->attempt = task->attempts;
+    job->claimed = task->claimed;
 
     tt->handler = ngx_http_export_job_thread;
     tt->event.handler = ngx_http_export_job_done;
@@ -429,6 +462,9 @@ ngx_http_export_reap(ngx_http_export_zone_t *zone, ngx_log_t *log)
             zone->sh->stats.failed++;
 
             ngx_http_export_quota_release(task->quota);
+
+            /* other nodes and a restart see it FAILED too */
+            ngx_http_export_store_failed(zone, task);
         }
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -527,6 +563,7 @@ ngx_http_export_dispatch(ngx_http_export_zone_t *zone, ngx_log_t *log)
             }
 
             ngx_http_export_quota_release(task->quota);
+            ngx_http_export_store_failed(zone, task);
 
         } else {
             /* the pool's queue is full: wait for the next look */
@@ -565,15 +602,55 @@ ngx_http_export_job_thread(void *data, ngx_log_t *log)
     ngx_shmtx_unlock(&job->zone->shpool->mutex);
 
     job->start = ngx_http_export_job_msec();
+    job->beat_at = job->start;
+    job->cs.log = log;
 
     ngx_log_error(NGX_LOG_INFO, job->log, 0,
                   "export: task %s of run %s: attempt %ui started",
                   job->id, job->run, attempt);
 
+    /* started again here (a worker died, a restart): the claim says so */
+
+    if (job->attempt != job->claimed) {
+        switch (ngx_http_export_claim_attempt(&job->cs, &job->name, job->bid,
+                                              job->attempt))
+        {
+        case NGX_OK:
+            job->claimed = job->attempt;
+            task->claimed = job->attempt;
+            break;
+
+        case NGX_DECLINED:
+            job->stop = NGX_HTTP_EXPORT_STOP_GONE;
+            break;
+
+        case NGX_ABORT:
+            job->stop = NGX_HTTP_EXPORT_STOP_LOST;
+            break;
+
+        default:
+            (void) ngx_http_export_fail(job, ngx_errno,
+                                        "the export store cannot be "
+                                        "written");
+            ngx_http_export_finish(job, NGX_ERROR);
+            ngx_http_export_job_free(job);
+            return;
+        }
+
+        if (job->stop) {
+            ngx_http_export_finish(job, NGX_DECLINED);
+            ngx_http_export_job_free(job);
+            return;
+        }
+    }
+
+    ngx_http_export_job_leftovers(job);
+
     /* if nginx stops now, a restart reports the export FAILED */
     (void) ngx_http_export_job_meta(job, NGX_HTTP_EXPORT_IN_PROGRESS, NULL);
 
-    rc = task->cancel ? NGX_DECLINED : ngx_http_export_generate(job);
+    rc = ngx_http_export_stopping(job) ? NGX_DECLINED
+                                        : ngx_http_export_generate(job);
 
     ngx_http_export_finish(job, rc);
 
@@ -930,8 +1007,7 @@ ngx_http_export_read(ngx_http_export_job_t *job, int fd,
 {
     ssize_t  n;
 
-    if (job->task->cancel) {
-        job->cancelled = 1;
+    if (ngx_http_export_stopping(job)) {
         return NGX_DECLINED;
     }
 
@@ -1340,12 +1416,99 @@ ngx_http_export_add_manifest(ngx_http_export_job_t *job)
 static ngx_int_t
 ngx_http_export_check(ngx_http_export_job_t *job)
 {
-    if (job->task->cancel) {
-        job->cancelled = 1;
-        return NGX_DECLINED;
+    return ngx_http_export_stopping(job) ? NGX_DECLINED : NGX_OK;
+}
+
+
+/*
+ * The archives that earlier attempts of the task left, when their
+ * writer is gone (a worker that died, a node that stopped): each
+ * attempt writes a name of its own.
+ */
+
+static void
+ngx_http_export_job_leftovers(ngx_http_export_job_t *job)
+{
+    u_char      *p, path[NGX_MAX_PATH];
+    size_t       len;
+    ngx_uint_t   k;
+
+    len = ngx_strlen(job->tmp);
+    p = job->tmp + len - sizeof(".tmp") + 1;
+
+    while (p > job->tmp && *(p - 1) != '.') {
+        p--;
     }
 
-    return NGX_OK;
+    if (p == job->tmp || (size_t) (p - job->tmp) + NGX_INT_T_LEN + 5
+                         > NGX_MAX_PATH)
+    {
+        return;
+    }
+
+    for (k = 1; k < job->attempt; k++) {
+        ngx_memcpy(path, job->tmp, p - job->tmp);
+        ngx_sprintf(path + (p - job->tmp), "%ui.tmp%Z", k);
+
+        (void) ngx_http_export_tmp_stale(AT_FDCWD, (char *) path, 0, NULL,
+                                         NULL, job->log);
+    }
+}
+
+
+/*
+ * The check point of a build, at every chunk: a DELETE here, nginx's
+ * exit, and, about once a second, a look at the claim in the store (a
+ * DELETE on another node, a takeover), which also writes the heartbeat.
+ */
+
+static ngx_uint_t
+ngx_http_export_stopping(ngx_http_export_job_t *job)
+{
+    ngx_int_t   rc;
+    ngx_msec_t  now;
+
+    if (job->stop) {
+        return 1;
+    }
+
+    if (job->task->cancel) {
+        job->stop = NGX_HTTP_EXPORT_STOP_CANCEL;
+        job->cancelled = 1;
+        return 1;
+    }
+
+    if (ngx_terminate) {
+        job->stop = NGX_HTTP_EXPORT_STOP_EXIT;
+        return 1;
+    }
+
+    now = ngx_http_export_job_msec();
+
+    if (now - job->beat_at < NGX_HTTP_EXPORT_BEAT_EVERY) {
+        return 0;
+    }
+
+    job->beat_at = now;
+
+    rc = ngx_http_export_claim_check(&job->cs, &job->name, job->bid,
+                                     job->attempt, job->task->progress,
+                                     NGX_HTTP_EXPORT_IN_PROGRESS,
+                                     ++job->beat);
+
+    if (rc == NGX_DECLINED) {
+        job->stop = NGX_HTTP_EXPORT_STOP_GONE;
+        return 1;
+    }
+
+    if (rc == NGX_ABORT) {
+        job->stop = NGX_HTTP_EXPORT_STOP_LOST;
+        return 1;
+    }
+
+    /* a store that cannot be read now: the build goes on */
+
+    return 0;
 }
 
 
@@ -1451,6 +1614,58 @@ ngx_http_export_fail(ngx_http_export_job_t *job, ngx_err_t err,
 }
 
 
+/*
+ * A build that stops without an end of its own: another node took it
+ * over (the zone keeps the task as that node's, and looks at the store
+ * for it), or nginx is stopping (the claim stays in the store, and a
+ * restart, or another node, builds the export).
+ */
+
+static void
+ngx_http_export_let_go(ngx_http_export_job_t *job)
+{
+    ngx_http_export_zone_t  *zone;
+    ngx_http_export_task_t  *task;
+
+    zone = job->zone;
+    task = job->task;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ngx_http_export_task_stop(zone, task);
+
+    if (task->detached) {
+        ngx_http_export_task_remove(zone, task);
+
+    } else if (job->stop == NGX_HTTP_EXPORT_STOP_LOST) {
+        ngx_http_export_quota_release(task->quota);
+        zone->sh->stats.lost++;
+        task->foreign = 1;
+        task->epoch = zone->sh->epoch - 1;
+
+    } else {
+        task->state = NGX_HTTP_EXPORT_NOT_STARTED;
+        ngx_queue_insert_head(&zone->sh->waiting, &task->waiting);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (job->stop == NGX_HTTP_EXPORT_STOP_LOST) {
+        ngx_log_error(NGX_LOG_WARN, job->log, 0,
+                      "export: task %s of run %s: another node took the "
+                      "build over; attempt %ui stops here",
+                      job->id, job->run, job->attempt);
+
+    } else {
+        ngx_log_error(NGX_LOG_NOTICE, job->log, 0,
+                      "export: task %s of run %s: nginx is stopping; "
+                      "attempt %ui stops, and the export is finished "
+                      "after the restart or by another node",
+                      job->id, job->run, job->attempt);
+    }
+}
+
+
 /* writes the outcome into the shared task */
 
 static void
@@ -1484,6 +1699,33 @@ ngx_http_export_finish(ngx_http_export_job_t *job, ngx_int_t rc)
                           "not be written; a restart will not find it",
                           job->id, job->run);
         }
+
+        /* deleted on another node while it ended: nothing of it stays */
+
+        if (ngx_http_export_claim_done(&job->cs, &job->name, job->bid,
+                                       job->attempt)
+            == NGX_DECLINED)
+        {
+            job->stop = NGX_HTTP_EXPORT_STOP_GONE;
+
+            if (rc == NGX_OK && ngx_delete_file(job->path) == NGX_FILE_ERROR
+                && ngx_errno != NGX_ENOENT)
+            {
+                ngx_log_error(NGX_LOG_CRIT, job->log, ngx_errno,
+                              "export: task %s: " ngx_delete_file_n
+                              " \"%s\" failed", job->id, job->path);
+            }
+
+            rc = NGX_DECLINED;
+        }
+    }
+
+    if (rc == NGX_DECLINED
+        && (job->stop == NGX_HTTP_EXPORT_STOP_LOST
+            || job->stop == NGX_HTTP_EXPORT_STOP_EXIT))
+    {
+        ngx_http_export_let_go(job);
+        return;
     }
 
     if (rc == NGX_ERROR) {
@@ -1509,7 +1751,11 @@ ngx_http_export_finish(ngx_http_export_job_t *job, ngx_int_t rc)
 
         drop = (rc == NGX_OK);
 
-        if (task->detached) {
+        if (job->stop == NGX_HTTP_EXPORT_STOP_GONE && !task->detached) {
+            job->zone->sh->stats.cancelled++;
+            ngx_http_export_task_remove(job->zone, task);
+
+        } else if (task->detached) {
             ngx_http_export_task_remove(job->zone, task);
 
         } else {

@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_export_module.h"
+#include "ngx_http_export_cluster.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -443,6 +444,17 @@ ngx_http_export_download(ngx_http_request_t *r)
         found = 1;
     }
 
+    /* a task the zone does not know may be in the store */
+
+    switch (ngx_http_export_resolve(r, zone, NULL, id)) {
+    case NGX_OK:
+        break;
+    case NGX_DONE:
+        return NGX_DONE;
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     task = ngx_http_export_task_lookup_id(zone, id);
@@ -547,6 +559,15 @@ ngx_http_export_data(ngx_http_request_t *r)
                    "the run id is not a UUID",
                    "Give the run id in its canonical form, "
                    "8-4-4-4-12 hexadecimal digits.");
+    }
+
+    switch (ngx_http_export_resolve(r, zone, &ctx->run, NULL)) {
+    case NGX_OK:
+        break;
+    case NGX_DONE:
+        return NGX_DONE;
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_shmtx_lock(&zone->shpool->mutex);

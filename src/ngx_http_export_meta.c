@@ -10,6 +10,7 @@
 
 
 #include "ngx_http_export_module.h"
+#include "ngx_http_export_cluster.h"
 #include "ngx_http_export_tmpfile.h"
 
 #include <dirent.h>
@@ -40,9 +41,7 @@ static ngx_int_t ngx_http_export_meta_unlink(int dfd, const char *name,
 static ngx_uint_t ngx_http_export_meta_name(const char *name, size_t len);
 
 
-static const char  *ngx_http_export_styles[] = {
-    "vmware", "arcgis", "uniware", "webadmit", NULL
-};
+#define ngx_http_export_styles  ngx_http_export_style_words
 
 
 /* export-<run>-<task>.json or .zip, <run> 1 to 64 characters */
@@ -286,6 +285,21 @@ ngx_http_export_meta_recover(ngx_http_export_zone_t *zone, ngx_log_t *log)
         dfd = dirfd(dir);
         found = 0;
         removed = 0;
+
+        /* first the builds of this node that the stop interrupted */
+
+        while ((de = readdir(dir)) != NULL) {
+            len = ngx_strlen(de->d_name);
+
+            if (len > 6 && ngx_strncmp(de->d_name, "export-", 7) == 0
+                && ngx_strcmp(de->d_name + len - 6, ".claim") == 0)
+            {
+                ngx_http_export_recover_claim(zone, &store[i], de->d_name,
+                                              log);
+            }
+        }
+
+        rewinddir(dir);
 
         while ((de = readdir(dir)) != NULL) {
             len = ngx_strlen(de->d_name);
@@ -560,7 +574,22 @@ ngx_http_export_meta_load(ngx_http_export_zone_t *zone, ngx_str_t *store,
         }
 
     } else {
-        /* its process stopped before it ended: FAILED since it began */
+        /*
+         * Unfinished: a build of this node that starts again (its claim
+         * was read first), or of another node that is still at it, or of
+         * a process that left no claim (an older version): FAILED since
+         * it began.
+         */
+
+        ngx_sprintf(buf, "export-%V.claim%Z", &run);
+
+        if (ngx_http_export_task_find_id(zone, m.id) != NULL
+            || fstatat(dfd, (char *) buf, &st, 0) == 0)
+        {
+            yajl_tree_free(root);
+            return NGX_DECLINED;
+        }
+
         finished = m.has_created ? m.created : now;
 
         if (finished + m.ttl <= now) {

@@ -6,6 +6,7 @@
 
 
 #include "ngx_http_export_module.h"
+#include "ngx_http_export_cluster.h"
 #include "ngx_http_export_rundir.h"
 
 
@@ -14,6 +15,9 @@ typedef struct {
     ngx_array_t                 zones;        /* ngx_http_export_zone_t * */
     ngx_array_t                 stores;       /* ngx_str_t */
     ngx_uint_t                  check_user;   /* "user" came after http */
+    ngx_str_t                   node;         /* export_node */
+    ngx_msec_t                  lease;        /* export_lease */
+    ngx_str_t                   store_pool;   /* export_store_thread_pool */
 } ngx_http_export_main_conf_t;
 
 
@@ -28,12 +32,17 @@ static char *ngx_http_export_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static void ngx_http_export_body_limit(ngx_http_export_loc_conf_t *conf);
 static ngx_int_t ngx_http_export_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_export_check_stores(ngx_conf_t *cf);
+static ngx_int_t ngx_http_export_cluster_conf(ngx_conf_t *cf);
 static ngx_int_t ngx_http_export_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_export_init_process(ngx_cycle_t *cycle);
 static void ngx_http_export_exit_process(ngx_cycle_t *cycle);
 
 static char *ngx_http_export_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_export_node(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_export_roots(ngx_conf_t *cf,
+    ngx_http_export_zone_t *zone, ngx_http_complex_value_t *source);
 
 static char *ngx_http_export_handler_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
@@ -73,6 +82,27 @@ static ngx_command_t  ngx_http_export_commands[] = {
       ngx_http_export_zone,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("export_node"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_export_node,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("export_lease"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_export_main_conf_t, lease),
+      NULL },
+
+    { ngx_string("export_store_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_export_main_conf_t, store_pool),
       NULL },
 
     { ngx_string("export_quota_zone"),
@@ -336,6 +366,8 @@ ngx_http_export_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    emcf->lease = NGX_CONF_UNSET_MSEC;
+
     return emcf;
 }
 
@@ -571,13 +603,13 @@ ngx_http_export_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         *s = conf->store;
     }
 
-    conf->thread_pool = ngx_thread_pool_add(cf, &conf->thread_pool_name);
-    if (conf->thread_pool == NULL) {
+    if (ngx_http_export_roots(cf, zone, conf->source) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
-    if (zone->thread_pool == NULL) {
-        zone->thread_pool = conf->thread_pool;
+    conf->thread_pool = ngx_thread_pool_add(cf, &conf->thread_pool_name);
+    if (conf->thread_pool == NULL) {
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
@@ -752,6 +784,84 @@ ngx_http_export_zone_resized(ngx_conf_t *cf, ngx_str_t *name, size_t size,
             return shm_zone[i].shm.size != size;
         }
     }
+}
+
+
+/* export_node NAME: how this node is named in the store and the logs */
+
+static char *
+ngx_http_export_node(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_export_main_conf_t *emcf = conf;
+
+    ngx_str_t  *value;
+
+    if (emcf->node.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (!exp_name_check(value[1].data, value[1].len, EXP_NODE_MAX, 1)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid node name \"%V\": 1 to %d letters, "
+                           "digits, \".\", \"-\" or \"_\"",
+                           &value[1], EXP_NODE_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    emcf->node = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Where a location's runs are: the fixed start of its export_source,
+ * before any variable.  A node takes over only builds whose sources
+ * start so (ngx_http_export_source_allowed()).
+ */
+
+static ngx_int_t
+ngx_http_export_roots(ngx_conf_t *cf, ngx_http_export_zone_t *zone,
+    ngx_http_complex_value_t *source)
+{
+    u_char      *dollar;
+    ngx_str_t   *root, prefix;
+    ngx_uint_t   i;
+
+    prefix = source->value;
+
+    dollar = ngx_strlchr(prefix.data, prefix.data + prefix.len, '$');
+    if (dollar) {
+        prefix.len = dollar - prefix.data;
+    }
+
+    if (zone->roots == NULL) {
+        zone->roots = ngx_array_create(cf->pool, 1, sizeof(ngx_str_t));
+        if (zone->roots == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    root = zone->roots->elts;
+
+    for (i = 0; i < zone->roots->nelts; i++) {
+        if (root[i].len == prefix.len
+            && ngx_strncmp(root[i].data, prefix.data, prefix.len) == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    root = ngx_array_push(zone->roots);
+    if (root == NULL) {
+        return NGX_ERROR;
+    }
+
+    *root = prefix;
+
+    return NGX_OK;
 }
 
 
@@ -1215,6 +1325,79 @@ ngx_http_export_disable_symlinks(ngx_conf_t *cf, ngx_command_t *cmd,
  * only run once the whole configuration is read (init_module).
  */
 
+/*
+ * Every zone of this node knows the node's name (export_node, else the
+ * host name) and the lease (export_lease, 10s by default).
+ */
+
+static ngx_int_t
+ngx_http_export_cluster_conf(ngx_conf_t *cf)
+{
+    ngx_uint_t                    i;
+    ngx_http_export_zone_t      **zones;
+    ngx_http_export_main_conf_t  *emcf;
+
+    emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_export_module);
+
+    if (emcf->lease == NGX_CONF_UNSET_MSEC) {
+        emcf->lease = 10000;
+    }
+
+    if (emcf->lease < 3000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"export_lease\" must be at least 3s: a "
+                           "heartbeat comes every second");
+        return NGX_ERROR;
+    }
+
+    if (emcf->node.data == NULL) {
+        emcf->node = cf->cycle->hostname;
+
+        if (emcf->node.len > EXP_NODE_MAX) {
+            emcf->node.len = EXP_NODE_MAX;
+        }
+
+        if (!exp_name_check(emcf->node.data, emcf->node.len, EXP_NODE_MAX,
+                            1))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "the host name \"%V\" cannot name this "
+                               "node in the export store: set "
+                               "\"export_node\"", &cf->cycle->hostname);
+            return NGX_ERROR;
+        }
+    }
+
+    /*
+     * Looks at the store (lookups, claims, heartbeats, removals) take
+     * a pool of their own, so that they never wait in the queue behind
+     * the long generations: nginx's "default" pool unless set.
+     */
+
+    if (emcf->store_pool.data == NULL) {
+        ngx_str_set(&emcf->store_pool, "default");
+    }
+
+    zones = emcf->zones.elts;
+
+    for (i = 0; i < emcf->zones.nelts; i++) {
+        zones[i]->node = emcf->node;
+        zones[i]->lease = emcf->lease;
+
+        if (zones[i]->stores == NULL) {
+            continue;
+        }
+
+        zones[i]->thread_pool = ngx_thread_pool_add(cf, &emcf->store_pool);
+        if (zones[i]->thread_pool == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_export_check_stores(ngx_conf_t *cf)
 {
@@ -1224,7 +1407,8 @@ ngx_http_export_check_stores(ngx_conf_t *cf)
     ngx_http_export_main_conf_t  *emcf;
 
     if (ngx_http_export_webadmit_init(cf) != NGX_OK
-        || ngx_http_export_body_init(cf) != NGX_OK)
+        || ngx_http_export_body_init(cf) != NGX_OK
+        || ngx_http_export_cluster_conf(cf) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -1440,6 +1624,7 @@ ngx_http_export_housekeeping(ngx_event_t *ev)
 
     ngx_http_export_reap(zone, ev->log);
     ngx_http_export_dispatch(zone, ev->log);
+    ngx_http_export_upkeep(zone, ev->log);
     ngx_http_export_meta_sweep(zone, ev->log);
 
     ngx_add_timer(ev, 1000);

@@ -191,6 +191,24 @@ struct ngx_http_export_task_s {
     ngx_http_export_quota_ref_t quota[NGX_HTTP_EXPORT_QUOTAS_MAX];
 
     /*
+     * The store shared by nodes (ngx_http_export_cluster.c): a task is
+     * "foreign" when it is what the store said of a task that this node
+     * does not build, and "unknown" when the store had no export of the
+     * run (a short-lived entry, so that lookups of absent runs do not
+     * reach the store each time).
+     */
+    ngx_uint_t                  foreign;
+    ngx_uint_t                  unknown;
+    ngx_uint_t                  epoch;        /* the zone's at its look */
+    ngx_uint_t                  claimed;      /* attempt the claim names */
+    ngx_uint_t                  indexed;      /* export-<id>.task exists */
+    uint64_t                    beat;         /* heartbeat seen or sent */
+    ngx_uint_t                  beat_found;
+    ngx_msec_t                  beat_ms;      /* when it last changed */
+    size_t                      node_len;     /* the builder */
+    u_char                      node[EXP_NODE_MAX];
+
+    /*
      * How to generate it, so that any worker can start a task that
      * waits NOT_STARTED: strings follow the task in the same block.
      */
@@ -212,6 +230,9 @@ typedef struct {
     ngx_atomic_t                rejected_429;
     ngx_atomic_t                rejected_503;
     ngx_atomic_t                seconds_ms;   /* sum of generation times */
+    ngx_atomic_t                lookups;      /* reads of the store */
+    ngx_atomic_t                takeovers;    /* builds taken over */
+    ngx_atomic_t                lost;         /* builds another took */
     ngx_atomic_t                buckets[NGX_HTTP_EXPORT_BUCKETS];
 } ngx_http_export_stats_t;
 
@@ -241,6 +262,9 @@ typedef struct {
 
     u_char                      key[32];      /* link key if none is set */
 
+    ngx_uint_t                  epoch;        /* another node changed */
+    u_char                      token[16];    /* export.changes, as read */
+
     ngx_http_export_stats_t     stats;
 } ngx_http_export_shctx_t;
 
@@ -249,11 +273,21 @@ typedef struct {
     ngx_http_export_shctx_t    *sh;
     ngx_slab_pool_t            *shpool;
     ngx_shm_zone_t             *shm_zone;
-    ngx_thread_pool_t          *thread_pool;  /* for removals at expiry */
+    ngx_thread_pool_t          *thread_pool;  /* for the store: lookups,
+                                                 claims, removals */
     ngx_str_t                   link_key;     /* export_link_secret */
     ngx_uint_t                  max_running;
     ngx_array_t                *stores;       /* ngx_str_t, for recovery */
     ngx_log_t                  *log;
+
+    ngx_str_t                   node;         /* export_node */
+    ngx_msec_t                  lease;        /* export_lease */
+    ngx_array_t                *roots;        /* ngx_str_t: where sources
+                                                 may be, for a takeover */
+
+    /* worker 0's look at the store for what this node follows */
+    ngx_msec_t                  upkeep_next;
+    ngx_uint_t                  upkeeping;
 
     /* worker 0's sweeps of the stores' temporary files */
     ngx_thread_task_t          *sweep;
@@ -321,6 +355,17 @@ typedef struct {
     unsigned                    body_done:1;
     unsigned                    body_too_large:1;
 
+    /* a look at the store that the request waits for */
+    void                       *cop;
+    unsigned                    cop_pending:1;
+    unsigned                    resolved:1;
+    unsigned                    claiming:1;
+
+    /* a POST's new task, while its run is claimed */
+    u_char                      new_id[16];
+    uint64_t                    serial;
+    ngx_http_export_quota_ref_t refs[NGX_HTTP_EXPORT_QUOTAS_MAX];
+
     /* a parked ?wait=N request */
     ngx_queue_t                 wait_queue;
     ngx_event_t                 wait_timer;
@@ -379,6 +424,8 @@ ngx_http_export_task_t *ngx_http_export_task_find(
 ngx_http_export_task_t *ngx_http_export_task_lookup(
     ngx_http_export_zone_t *zone, ngx_str_t *run);
 ngx_http_export_task_t *ngx_http_export_task_lookup_id(
+    ngx_http_export_zone_t *zone, u_char *id);
+ngx_http_export_task_t *ngx_http_export_task_find_id(
     ngx_http_export_zone_t *zone, u_char *id);
 ngx_http_export_task_t *ngx_http_export_task_create(
     ngx_http_export_zone_t *zone, ngx_str_t *run, ngx_uint_t keyed,
@@ -520,6 +567,7 @@ typedef struct {
     time_t                      retry_after;
     ngx_http_export_quota_t    *limit;        /* of a 429 */
     ngx_uint_t                  reason;
+    const char                 *code;         /* of a 503, or NULL */
     const char                 *message;      /* of a 503 */
     const char                 *remediation;
     ngx_http_export_snapshot_t  snap;

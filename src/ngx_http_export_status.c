@@ -20,6 +20,7 @@ ngx_msec_t  ngx_http_export_buckets[NGX_HTTP_EXPORT_BUCKETS] = {
 
 typedef struct {
     ngx_str_t                   name;
+    ngx_str_t                   node;
     ngx_uint_t                  tasks[NGX_HTTP_EXPORT_FAILED + 1];
     ngx_http_export_stats_t     stats;
     size_t                      size;
@@ -196,6 +197,7 @@ ngx_http_export_status_collect(ngx_http_request_t *r, ngx_array_t *zones,
         ngx_memzero(zr, sizeof(ngx_http_export_zone_report_t));
 
         zr->name = shm_zone[i].shm.name;
+        zr->node = zone->node;
         zr->size = shm_zone[i].shm.size;
 
         ngx_shmtx_lock(&zone->shpool->mutex);
@@ -210,7 +212,9 @@ ngx_http_export_status_collect(ngx_http_request_t *r, ngx_array_t *zones,
         {
             task = ngx_queue_data(q, ngx_http_export_task_t, queue);
 
-            if (task->state <= NGX_HTTP_EXPORT_FAILED) {
+            /* what the zone remembers of runs the store lacks is no task */
+
+            if (task->state <= NGX_HTTP_EXPORT_FAILED && !task->unknown) {
                 zr->tasks[task->state]++;
             }
         }
@@ -259,6 +263,9 @@ ngx_http_export_status_json(ngx_http_request_t *r, ngx_array_t *zones,
         yajl_gen_string(g, zr[i].name.data, zr[i].name.len);
         yajl_gen_map_open(g);
 
+        ngx_http_export_gen_key(g, "node");
+        yajl_gen_string(g, zr[i].node.data, zr[i].node.len);
+
         ngx_http_export_gen_key(g, "tasks");
         yajl_gen_map_open(g);
         for (s = 0; s <= NGX_HTTP_EXPORT_FAILED; s++) {
@@ -278,6 +285,16 @@ ngx_http_export_status_json(ngx_http_request_t *r, ngx_array_t *zones,
         yajl_gen_integer(g, zr[i].stats.cancelled);
         ngx_http_export_gen_key(g, "bytesWritten");
         yajl_gen_integer(g, zr[i].stats.bytes);
+
+        ngx_http_export_gen_key(g, "store");
+        yajl_gen_map_open(g);
+        ngx_http_export_gen_key(g, "lookups");
+        yajl_gen_integer(g, zr[i].stats.lookups);
+        ngx_http_export_gen_key(g, "takeovers");
+        yajl_gen_integer(g, zr[i].stats.takeovers);
+        ngx_http_export_gen_key(g, "lostClaims");
+        yajl_gen_integer(g, zr[i].stats.lost);
+        yajl_gen_map_close(g);
 
         ngx_http_export_gen_key(g, "rejected");
         yajl_gen_map_open(g);
@@ -415,6 +432,16 @@ ngx_http_export_status_prometheus(ngx_http_request_t *r, ngx_array_t *zones,
             "nginx_export_info{version=\"" NGX_HTTP_EXPORT_VERSION "\"} 1\n");
 
     p = ngx_sprintf(p,
+            "# HELP nginx_export_node The node that each zone belongs to "
+            "(export_node).\n"
+            "# TYPE nginx_export_node gauge\n");
+
+    for (i = 0; i < zones->nelts; i++) {
+        p = ngx_sprintf(p, "nginx_export_node{zone=\"%V\",node=\"%V\"} 1\n",
+                        &zr[i].name, &zr[i].node);
+    }
+
+    p = ngx_sprintf(p,
             "# HELP nginx_export_tasks Export tasks in the zone, by state.\n"
             "# TYPE nginx_export_tasks gauge\n");
 
@@ -443,6 +470,15 @@ ngx_http_export_status_prometheus(ngx_http_request_t *r, ngx_array_t *zones,
                             cancelled)
     ngx_http_export_counter("bytes_written_total",
                             "Bytes of completed archives.", bytes)
+    ngx_http_export_counter("store_lookups_total",
+                            "Looks at the shared store for a task the zone "
+                            "did not know.", lookups)
+    ngx_http_export_counter("takeovers_total",
+                            "Builds this node took over from a node that "
+                            "stopped.", takeovers)
+    ngx_http_export_counter("lost_claims_total",
+                            "Builds of this node that another node took "
+                            "over.", lost)
 
 #undef ngx_http_export_counter
 

@@ -8,13 +8,15 @@
 
 
 #include "ngx_http_export_module.h"
+#include "ngx_http_export_cluster.h"
 
 #include <openssl/rand.h>
 
 
 typedef struct {
-    ngx_array_t                 paths;        /* ngx_str_t */
+    ngx_array_t                 paths;        /* ngx_str_t, 3 a task */
     ngx_pool_t                 *pool;
+    ngx_http_export_zone_t     *zone;
 } ngx_http_export_unlink_t;
 
 
@@ -242,7 +244,8 @@ ngx_http_export_task_lookup(ngx_http_export_zone_t *zone, ngx_str_t *run)
 
     task = ngx_http_export_task_find(zone, run);
 
-    if (task && ngx_http_export_expired(task, ngx_time())) {
+    if (task && (task->unknown || ngx_http_export_expired(task, ngx_time())))
+    {
         return NULL;
     }
 
@@ -250,8 +253,10 @@ ngx_http_export_task_lookup(ngx_http_export_zone_t *zone, ngx_str_t *run)
 }
 
 
+/* the task of an id, even an expired one or a run the store lacks */
+
 ngx_http_export_task_t *
-ngx_http_export_task_lookup_id(ngx_http_export_zone_t *zone, u_char *id)
+ngx_http_export_task_find_id(ngx_http_export_zone_t *zone, u_char *id)
 {
     ngx_http_export_task_t  *task;
 
@@ -260,11 +265,23 @@ ngx_http_export_task_lookup_id(ngx_http_export_zone_t *zone, u_char *id)
          task = task->id_next)
     {
         if (ngx_memcmp(task->id, id, 16) == 0) {
-            break;
+            return task;
         }
     }
 
-    if (task && ngx_http_export_expired(task, ngx_time())) {
+    return NULL;
+}
+
+
+ngx_http_export_task_t *
+ngx_http_export_task_lookup_id(ngx_http_export_zone_t *zone, u_char *id)
+{
+    ngx_http_export_task_t  *task;
+
+    task = ngx_http_export_task_find_id(zone, id);
+
+    if (task && (task->unknown || ngx_http_export_expired(task, ngx_time())))
+    {
         return NULL;
     }
 
@@ -554,7 +571,7 @@ ngx_http_export_expire(ngx_http_export_zone_t *zone, ngx_uint_t evict,
             return;
         }
 
-        if (paths) {
+        if (paths && !evict) {
             ngx_http_export_task_path(task, paths);
         }
 
@@ -600,42 +617,55 @@ ngx_http_export_task_stop(ngx_http_export_zone_t *zone,
 }
 
 
-/* adds the files of a finished task to those to remove */
+/*
+ * Adds a finished task whose time is over to those to remove from the
+ * store (ngx_http_export_claim_expire()): its store, run and id.
+ */
 
 void
 ngx_http_export_task_path(ngx_http_export_task_t *task, ngx_array_t *paths)
 {
-    ngx_str_t  *path;
+    u_char     *p;
+    ngx_str_t  *gone;
 
-    if (!ngx_http_export_finished(task->state) || task->running) {
+    if (!ngx_http_export_finished(task->state) || task->running
+        || task->unknown)
+    {
         return;
     }
 
-    path = ngx_array_push_n(paths, 2);
-    if (path == NULL) {
+    gone = ngx_array_push_n(paths, 3);
+    if (gone == NULL) {
         return;
     }
 
-    path[0].len = task->path_len;
-    path[0].data = ngx_pnalloc(paths->pool, task->path_len);
-
-    path[1].len = task->path_len + 1;
-    path[1].data = ngx_pnalloc(paths->pool, task->path_len + 2);
-
-    if (path[0].data == NULL || path[1].data == NULL) {
-        paths->nelts -= 2;
+    p = ngx_pnalloc(paths->pool, task->spec.store.len + task->run_len + 16);
+    if (p == NULL) {
+        paths->nelts -= 3;
         return;
     }
 
-    ngx_memcpy(path[0].data, task->path, task->path_len);
-    ngx_http_export_meta_path(path[1].data, task->path, task->path_len);
+    gone[0].data = p;
+    gone[0].len = task->spec.store.len;
+    p = ngx_cpymem(p, task->spec.store.data, task->spec.store.len);
+
+    gone[1].data = p;
+    gone[1].len = task->run_len;
+    p = ngx_cpymem(p, task->run, task->run_len);
+
+    gone[2].data = p;
+    gone[2].len = 16;
+    ngx_memcpy(p, task->id, 16);
 }
 
 
 /*
- * Removes archives in the thread pool, so that unlinking a large file
- * never holds up the event loop; without a pool, or when its queue is
- * full, they are removed here.
+ * Removes from the store, in the thread pool, the exports whose time is
+ * over ("paths": store, run and id of each, ngx_http_export_task_path()):
+ * ngx_http_export_claim_expire(), so that two nodes that expire the same
+ * export at once do it once.  Unlinking a large archive never holds up
+ * the event loop; when the pool's queue is full, what is left is removed
+ * by a later start or by another node.
  */
 
 ngx_int_t
@@ -648,27 +678,31 @@ ngx_http_export_unlink_files(ngx_http_export_zone_t *zone,
     ngx_thread_task_t         *task;
     ngx_http_export_unlink_t  *u;
 
+    if (tp == NULL || paths->nelts == 0) {
+        return NGX_OK;
+    }
+
     src = paths->elts;
 
     /* the removal outlives the request whose log it was given */
-    pool = (tp != NULL) ? ngx_create_pool(1024, ngx_cycle->log) : NULL;
-
+    pool = ngx_create_pool(1024, ngx_cycle->log);
     if (pool == NULL) {
-        goto direct;
+        return NGX_ERROR;
     }
 
     task = ngx_thread_task_alloc(pool, sizeof(ngx_http_export_unlink_t));
     if (task == NULL) {
-        goto direct;
+        goto failed;
     }
 
     u = task->ctx;
     u->pool = pool;
+    u->zone = zone;
 
     if (ngx_array_init(&u->paths, pool, paths->nelts, sizeof(ngx_str_t))
         != NGX_OK)
     {
-        goto direct;
+        goto failed;
     }
 
     for (i = 0; i < paths->nelts; i++) {
@@ -676,7 +710,7 @@ ngx_http_export_unlink_files(ngx_http_export_zone_t *zone,
         dst->len = src[i].len;
         dst->data = ngx_pnalloc(pool, src[i].len + 1);
         if (dst->data == NULL) {
-            goto direct;
+            goto failed;
         }
 
         ngx_memcpy(dst->data, src[i].data, src[i].len);
@@ -692,31 +726,15 @@ ngx_http_export_unlink_files(ngx_http_export_zone_t *zone,
         return NGX_OK;
     }
 
-direct:
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "export: the thread pool's queue is full: exports whose "
+                  "time is over stay in the store for now");
 
-    if (pool) {
-        ngx_destroy_pool(pool);
-    }
+failed:
 
-    for (i = 0; i < paths->nelts; i++) {
-        u_char  name[NGX_MAX_PATH];
+    ngx_destroy_pool(pool);
 
-        if (src[i].len >= NGX_MAX_PATH) {
-            continue;
-        }
-
-        ngx_cpystrn(name, src[i].data, src[i].len + 1);
-
-        if (ngx_delete_file(name) == NGX_FILE_ERROR
-            && ngx_errno != NGX_ENOENT)
-        {
-            ngx_log_error(NGX_LOG_CRIT, log, ngx_errno,
-                          "export: " ngx_delete_file_n " \"%s\" failed",
-                          name);
-        }
-    }
-
-    return NGX_OK;
+    return NGX_ERROR;
 }
 
 
@@ -725,19 +743,18 @@ ngx_http_export_unlink_thread(void *data, ngx_log_t *log)
 {
     ngx_http_export_unlink_t *u = data;
 
-    ngx_str_t   *path;
-    ngx_uint_t   i;
+    ngx_str_t                 *gone;
+    ngx_uint_t                 i;
+    ngx_http_export_cstore_t   cs;
 
-    path = u->paths.elts;
+    gone = u->paths.elts;
 
-    for (i = 0; i < u->paths.nelts; i++) {
-        if (ngx_delete_file(path[i].data) == NGX_FILE_ERROR
-            && ngx_errno != NGX_ENOENT)
-        {
-            ngx_log_error(NGX_LOG_CRIT, log, ngx_errno,
-                          "export: " ngx_delete_file_n " \"%s\" failed",
-                          path[i].data);
-        }
+    for (i = 0; i + 2 < u->paths.nelts; i += 3) {
+        ngx_http_export_cstore(&cs, u->zone, &gone[i]);
+        cs.log = log;
+
+        (void) ngx_http_export_claim_expire(&cs, &gone[i + 1],
+                                            gone[i + 2].data);
     }
 }
 

@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_export_module.h"
+#include "ngx_http_export_cluster.h"
 
 
 #define NGX_HTTP_EXPORT_BODY_FIRST    4096    /* a chunked body's start */
@@ -326,6 +327,17 @@ ngx_http_export_task_by_job(ngx_http_request_t *r, ngx_str_t *job,
     }
 
     zone = ctx->shm_zone->data;
+
+    /* a task the zone does not know may be in the store */
+
+    switch (ngx_http_export_resolve(r, zone, NULL, id)) {
+    case NGX_OK:
+        break;
+    case NGX_DONE:
+        return NGX_DONE;
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 

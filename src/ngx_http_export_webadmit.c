@@ -10,6 +10,7 @@
 
 
 #include "ngx_http_export_module.h"
+#include "ngx_http_export_cluster.h"
 
 #include <yajl/yajl_gen.h>
 
@@ -181,6 +182,15 @@ ngx_http_export_webadmit_file(ngx_http_request_t *r,
     }
 
     zone = elcf->shm_zone->data;
+
+    switch (ngx_http_export_resolve(r, zone, &ctx->run, NULL)) {
+    case NGX_OK:
+        break;
+    case NGX_DONE:
+        return NGX_DONE;
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 

@@ -100,17 +100,26 @@ like($t->{error}{message}, qr/cannot open report "secret\.json": Permission deni
 ok(!glob("$n->{root}/store/*$run*.zip") && !glob("$n->{root}/store/.export-*"),
    'nothing half-written remains');
 
-# --- the store becomes unwritable at run time
+# --- the store becomes unwritable at run time: the run cannot be
+# claimed, so the POST is refused at once, 503 with Retry-After
 
 chmod 0555, "$n->{root}/store";
 $run = run_id(2, 2);
 make_run($n->{root}, $run, { 'ok.json' => '[1]' });
-http_req('POST', "/v1/system/check-sets/$run/exports");
-$t = wait_status($run);
-is($t->{status}, 'FAILED', 'an unwritable store fails the export');
-like($t->{error}{message}, qr/cannot create the archive in the export store: Permission denied/,
-     'the error says so');
+$res = http_req('POST', "/v1/system/check-sets/$run/exports");
+my $err = check_error($res, 503, 'EXPORT_STORE_UNAVAILABLE',
+                      'an unwritable store');
+is($err->{message}, 'the export store cannot be written', 'the error says so');
+like($res->{headers}{'retry-after'}, qr/^[1-9]\d*$/, 'with Retry-After');
+like(slurp("$n->{root}/logs/error.log"),
+     qr/\[error\].*run \Q$run\E: the export store "\Q$n->{root}\E\/store" cannot be written \(13: Permission denied\)/,
+     'error.log names the store and the reason');
+check_error(http_req('GET', "/v1/system/check-sets/$run/exports"), 404,
+            'EXPORT_TASK_NOT_FOUND', 'no task was kept');
 chmod 0777, "$n->{root}/store";
+is(http_req('POST', "/v1/system/check-sets/$run/exports")->{status}, 202,
+   'once writable, the export is accepted');
+is(wait_status($run)->{status}, 'COMPLETED', 'and completes');
 
 # --- the run directory removed during generation
 
@@ -151,7 +160,8 @@ SKIP: {
     is($t->{status}, 'FAILED', 'a full disk fails the export');
     like($t->{error}{message}, qr/No space left on device/,
          'the error says the disk is full');
-    my @left = grep { !/\.json$/ } glob("$mnt/* $mnt/.export-*");
+    # the run's claim and metadata say how it ended; nothing else stays
+    my @left = grep { !/\.(json|claim|task)$/ } glob("$mnt/* $mnt/.export-*");
     is_deeply(\@left, [], 'nothing half-written remains on the full disk');
     $run = run_id(3, 2);
     make_run($n->{root}, $run, { 'small.json' => '[{"a": 1}]' });

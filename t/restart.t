@@ -1,7 +1,8 @@
 # Reload and restart: a reload keeps every task and lets a running export
 # finish; a reload that resizes the zone is refused; a restart finds the
-# finished exports again from the store, reports the unfinished ones
-# FAILED and removes half-written files.
+# finished exports again from the store, starts again the exports that
+# the stop interrupted (their claims are this node's) and removes
+# half-written files.
 
 use strict;
 use warnings;
@@ -50,7 +51,7 @@ is(json_of(http_req('GET', api($d)))->{status}, 'IN_PROGRESS',
    'D is being generated');
 
 # nginx -t beside the live server leaves its files alone
-my $tmp_d = "$root/store/.export-$td->{id}.tmp";
+my $tmp_d = "$root/store/.export-$td->{id}.1.tmp";
 # the job writes its IN_PROGRESS record (an fsync) and lists the run
 # before it creates the archive: look for a moment
 for (1 .. 200) {
@@ -106,7 +107,7 @@ for (1 .. 400) {
     last if json_of(http_req('GET', api($c)))->{status} eq 'IN_PROGRESS';
     sleep 0.005;
 }
-ok(glob("$root/store/.export-$tc->{id}.tmp"),
+ok(-e "$root/store/.export-$tc->{id}.1.tmp",
    'C has a half-written archive');
 
 my @pids = ($master, map { /^\s*(\d+)/ ? $1 : () }
@@ -150,12 +151,19 @@ is($t->{warnings}[0]{offset}, $tb->{warnings}[0]{offset},
 
 $t = json_of(http_req('GET', api($c)));
 check_task($t, $c, 'C after the restart');
-is($t->{status}, 'FAILED', 'C, unfinished at the stop, is FAILED');
-like($t->{error}{message}, qr/nginx was stopped while the export was being generated/,
-     'and says why');
+is($t->{id}, $tc->{id}, 'C, unfinished at the stop, is the same task');
+like($t->{status}, qr/^(NOT_STARTED|QUEUED|IN_PROGRESS)$/,
+     'and is started again, not FAILED');
 like(slurp("$root/logs/error.log"),
-     qr/task \Q$tc->{id}\E of run \Q$c\E was unfinished when nginx stopped/,
+     qr/run \Q$c\E: the export that the stop interrupted after attempt 1 is started again/,
      'the log says so');
+$t = wait_status($c, 120);
+is($t->{status}, 'COMPLETED', 'C completes after the restart');
+is($t->{id}, $tc->{id}, 'as the same task');
+is($t->{startTimestamp}, $tc->{startTimestamp}, 'with its startTimestamp');
+like(slurp("$root/logs/error.log"),
+     qr/task \Q$tc->{id}\E of run \Q$c\E: attempt 2 started/,
+     'its second attempt');
 
 is_deeply([glob("$root/store/.export-*")], [],
           'half-written files are removed at start');
@@ -165,7 +173,8 @@ like(slurp("$root/logs/error.log"),
      'the start reports what it found');
 
 # C can be exported again
-is(http_req('POST', api($c))->{status}, 202, 'C starts again');
+my $again = json_of(http_req('POST', api($c)));
+isnt($again->{id}, $tc->{id}, 'a new export of C replaces it');
 is(wait_status($c, 120)->{status}, 'COMPLETED', 'and completes');
 
 stop_nginx();

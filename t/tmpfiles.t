@@ -42,7 +42,7 @@ my $ra = run_id(1);
 make_run($na->{root}, $ra, { 'a.ndjson' => $big, 'b.ndjson' => $big });
 
 my $ta = json_of(http_req('POST', api($ra)));
-my $tmp_a = "$store/.export-$ta->{id}.tmp";
+my $tmp_a = "$store/.export-$ta->{id}.1.tmp";
 ok(wait_for(sub { -s $tmp_a }, 20), 'A writes its temporary archive');
 
 # --- files of other writers, made before B starts

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -374,6 +375,129 @@ test_meta(void **state)
 }
 
 
+/* a claim with every member, for the tests below to spoil one at a time */
+
+#define CLAIM_HEAD                                                            \
+    "{\"runId\": \"r-1\", \"taskId\": "                                       \
+    "\"0f0e1d2c-3b4a-5968-7a8b-9cadbecfd0e1\", \"node\": \"node-a.x_1\", "    \
+    "\"style\": \"arcgis\", \"keyed\": false, \"indexed\": true, "            \
+    "\"serial\": 4, \"created\": 100, \"createdMs\": 100123, "                \
+    "\"operationURI\": \"/op\", \"threadPool\": \"exports\", "                \
+    "\"level\": 6, \"ttl\": 60, \"maxReportSize\": 1024, "                    \
+    "\"maxColumns\": 10, \"formulaGuard\": true, \"csvBom\": false, "         \
+    "\"symlinks\": 2, \"symlinksFrom\": \"/data\""
+
+static void
+test_claim(void **state)
+{
+    size_t        i;
+    yajl_val      root;
+    exp_claim_t   c;
+
+    static const char  *styles[] = { "vmware", "arcgis", "uniware",
+                                     "webadmit", NULL };
+
+    /* one member changed: each must be refused */
+    static const char  *bad[] = {
+        "{\"attempt\": 0, \"sources\": [\"/a\"], \"folders\": [\"\"]}",
+        "{\"attempt\": 1001, \"sources\": [\"/a\"], \"folders\": [\"\"]}",
+        "{\"attempt\": 1, \"sources\": [], \"folders\": []}",
+        "{\"attempt\": 1, \"sources\": [\"a\"], \"folders\": [\"\"]}",
+        "{\"attempt\": 1, \"sources\": [\"/\"], \"folders\": [\"\"]}",
+        "{\"attempt\": 1, \"sources\": [\"/a/../b\"], \"folders\": [\"\"]}",
+        "{\"attempt\": 1, \"sources\": [\"/a/..\"], \"folders\": [\"\"]}",
+        "{\"attempt\": 1, \"sources\": [\"/a\"], \"folders\": []}",
+        "{\"attempt\": 1, \"sources\": [\"/a\"], \"folders\": [\"x\"]}",
+        "{\"attempt\": 1, \"sources\": [\"/a\"], \"folders\": [\"x/y/\"]}",
+        "{\"attempt\": 1, \"sources\": [\"/a\"], \"folders\": [1]}",
+        "{\"attempt\": \"1\", \"sources\": [\"/a\"], \"folders\": [\"\"]}",
+    };
+
+    char  text[2048];
+
+    (void) state;
+
+    snprintf(text, sizeof(text), "%s, \"attempt\": 2, \"sources\": "
+             "[\"/data/r-1\", \"/data/r-2\"], \"folders\": [\"r-1/\", "
+             "\"r-2/\"]}", CLAIM_HEAD);
+
+    root = exp_claim_parse(text, styles, &c);
+    assert_non_null(root);
+    assert_int_equal(c.run_len, 3);
+    assert_memory_equal(c.run, "r-1", 3);
+    assert_int_equal(c.id[0], 0x0f);
+    assert_string_equal(c.node, "node-a.x_1");
+    assert_int_equal(c.node_len, 10);
+    assert_int_equal(c.attempt, 2);
+    assert_int_equal(c.style, 1);
+    assert_int_equal(c.keyed, 0);
+    assert_int_equal(c.indexed, 1);
+    assert_int_equal(c.serial, 4);
+    assert_int_equal(c.created, 100);
+    assert_int_equal(c.created_ms, 100123);
+    assert_string_equal(c.op, "/op");
+    assert_int_equal(c.nsources, 2);
+    assert_string_equal(exp_claim_item(c.sources, 1), "/data/r-2");
+    assert_string_equal(exp_claim_item(c.folders, 0), "r-1/");
+    assert_string_equal(c.thread_pool, "exports");
+    assert_int_equal(c.level, 6);
+    assert_int_equal(c.ttl, 60);
+    assert_int_equal(c.max_report_size, 1024);
+    assert_int_equal(c.max_columns, 10);
+    assert_int_equal(c.formula_guard, 1);
+    assert_int_equal(c.csv_bom, 0);
+    assert_int_equal(c.symlinks, 2);
+    assert_string_equal(c.symlinks_from, "/data");
+    yajl_tree_free(root);
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), "%s, %s", CLAIM_HEAD, bad[i] + 1);
+        assert_null(exp_claim_parse(text, styles, &c));
+    }
+
+    /* a node name with a space, an unknown style, not an object */
+    assert_null(exp_claim_parse("{\"runId\": \"r\", \"taskId\": "
+                                "\"0f0e1d2c-3b4a-5968-7a8b-9cadbecfd0e1\", "
+                                "\"node\": \"a b\"}", styles, &c));
+    assert_null(exp_claim_parse("[1]", styles, &c));
+    assert_null(exp_claim_parse("{", styles, &c));
+}
+
+
+static void
+test_beat(void **state)
+{
+    yajl_val    root;
+    exp_beat_t  b;
+
+    (void) state;
+
+    root = exp_beat_parse("{\"taskId\": "
+                          "\"0f0e1d2c-3b4a-5968-7a8b-9cadbecfd0e1\", "
+                          "\"attempt\": 3, \"node\": \"n1\", \"beat\": 9, "
+                          "\"progress\": 9900, \"status\": \"QUEUED\"}", &b);
+    assert_non_null(root);
+    assert_int_equal(b.attempt, 3);
+    assert_string_equal(b.node, "n1");
+    assert_int_equal(b.beat, 9);
+    assert_int_equal(b.progress, 9900);
+    assert_string_equal(b.state, "QUEUED");
+    yajl_tree_free(root);
+
+    assert_null(exp_beat_parse("{\"taskId\": "
+                               "\"0f0e1d2c-3b4a-5968-7a8b-9cadbecfd0e1\", "
+                               "\"attempt\": 3, \"node\": \"n1\", "
+                               "\"beat\": 9, \"progress\": 10001}", &b));
+    assert_null(exp_beat_parse("{\"taskId\": \"x\", \"attempt\": 3, "
+                               "\"node\": \"n1\", \"beat\": 9, "
+                               "\"progress\": 1}", &b));
+    assert_null(exp_beat_parse("{\"taskId\": "
+                               "\"0f0e1d2c-3b4a-5968-7a8b-9cadbecfd0e1\", "
+                               "\"attempt\": 3, \"node\": \"n/1\", "
+                               "\"beat\": 9, \"progress\": 1}", &b));
+}
+
+
 int
 main(void)
 {
@@ -387,6 +511,8 @@ main(void)
         cmocka_unit_test(test_link),
         cmocka_unit_test(test_uniware),
         cmocka_unit_test(test_meta),
+        cmocka_unit_test(test_claim),
+        cmocka_unit_test(test_beat),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
