@@ -471,6 +471,14 @@ ngx_http_export_claim_lookup(ngx_http_export_cstore_t *cs, ngx_str_t *run,
         {
             finished = 1;
         }
+
+        if (rec->meta_doc == NULL) {
+            /* the claim stands: its build is looked after as unfinished */
+            ngx_log_error(NGX_LOG_WARN, cs->log, 0,
+                          "export: run %V: metadata \"%s\" in the export "
+                          "store cannot be read; the export counts as "
+                          "unfinished", run, path);
+        }
     }
 
     if (finished) {

@@ -164,12 +164,14 @@ ngx_http_export_cstores(ngx_http_export_zone_t *zone, ngx_pool_t *pool)
 /*
  * Whether the zone can answer for a run (or, with run NULL, a task id)
  * from what it holds: NGX_OK, or NGX_DONE when the request waits for a
- * look at the store and its handler runs again after it.
+ * look at the store and its handler runs again after it.  A status of
+ * another node's build may be a second old (worker 0 looks again every
+ * second); a request for its archive looks at the store first.
  */
 
 ngx_int_t
 ngx_http_export_resolve(ngx_http_request_t *r, ngx_http_export_zone_t *zone,
-    ngx_str_t *run, u_char *id)
+    ngx_str_t *run, u_char *id, ngx_uint_t archive)
 {
     time_t                   now;
     ngx_uint_t               look;
@@ -202,6 +204,9 @@ ngx_http_export_resolve(ngx_http_request_t *r, ngx_http_export_zone_t *zone,
     } else if (!task->foreign && !ngx_http_export_finished(task->state)) {
         /* this node builds it: the zone knows best */
         look = 0;
+
+    } else if (archive && !ngx_http_export_finished(task->state)) {
+        look = 1;
 
     } else {
         look = (task->epoch != zone->sh->epoch);

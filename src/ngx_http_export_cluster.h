@@ -33,7 +33,8 @@ typedef struct {
 void ngx_http_export_cstore(ngx_http_export_cstore_t *cs,
     ngx_http_export_zone_t *zone, ngx_str_t *store);
 ngx_int_t ngx_http_export_resolve(ngx_http_request_t *r,
-    ngx_http_export_zone_t *zone, ngx_str_t *run, u_char *id);
+    ngx_http_export_zone_t *zone, ngx_str_t *run, u_char *id,
+    ngx_uint_t archive);
 ngx_int_t ngx_http_export_claim_request(ngx_http_request_t *r,
     ngx_http_export_zone_t *zone, ngx_str_t *store,
     ngx_http_export_claim_t *cl);

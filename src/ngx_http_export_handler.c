@@ -710,7 +710,7 @@ ngx_http_export_get(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
 
     /* a task the zone does not know may be in the store */
 
-    switch (ngx_http_export_resolve(r, zone, &ctx->run, NULL)) {
+    switch (ngx_http_export_resolve(r, zone, &ctx->run, NULL, 0)) {
     case NGX_OK:
         break;
     case NGX_DONE:

@@ -446,7 +446,7 @@ ngx_http_export_download(ngx_http_request_t *r)
 
     /* a task the zone does not know may be in the store */
 
-    switch (ngx_http_export_resolve(r, zone, NULL, id)) {
+    switch (ngx_http_export_resolve(r, zone, NULL, id, 1)) {
     case NGX_OK:
         break;
     case NGX_DONE:
@@ -561,7 +561,7 @@ ngx_http_export_data(ngx_http_request_t *r)
                    "8-4-4-4-12 hexadecimal digits.");
     }
 
-    switch (ngx_http_export_resolve(r, zone, &ctx->run, NULL)) {
+    switch (ngx_http_export_resolve(r, zone, &ctx->run, NULL, 1)) {
     case NGX_OK:
         break;
     case NGX_DONE:

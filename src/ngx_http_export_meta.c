@@ -28,12 +28,15 @@ typedef struct {
     ngx_http_export_zone_t     *zone;
     ngx_uint_t                  removed;
     ngx_uint_t                  left;
+    ngx_uint_t                  expired;
 } ngx_http_export_sweep_t;
 
 
 static void ngx_http_export_sweep_thread(void *data, ngx_log_t *log);
 static void ngx_http_export_sweep_done(ngx_event_t *ev);
 static ngx_uint_t ngx_http_export_sweep_owned(void *data, const char *name);
+static ngx_uint_t ngx_http_export_store_expire(ngx_http_export_zone_t *zone,
+    ngx_str_t *store, time_t now, ngx_log_t *log);
 static ngx_int_t ngx_http_export_meta_load(ngx_http_export_zone_t *zone,
     ngx_str_t *store, int dfd, const char *name, time_t now, ngx_log_t *log);
 static ngx_int_t ngx_http_export_meta_unlink(int dfd, const char *name,
@@ -417,6 +420,7 @@ ngx_http_export_sweep_thread(void *data, ngx_log_t *log)
 
     sw->removed = 0;
     sw->left = 0;
+    sw->expired = 0;
 
     now = time(NULL);
     store = sw->zone->stores->elts;
@@ -425,7 +429,102 @@ ngx_http_export_sweep_thread(void *data, ngx_log_t *log)
         sw->removed += ngx_http_export_tmp_sweep(store[i].data, now,
                                                  ngx_http_export_sweep_owned,
                                                  sw->zone, &sw->left, log);
+        sw->expired += ngx_http_export_store_expire(sw->zone, &store[i], now,
+                                                    log);
     }
+}
+
+
+/*
+ * Exports whose time is over, found in the store itself: those that no
+ * node's zone holds (their node stopped, or let them go to make room)
+ * are removed too.  A metadata file is read only when it is older than
+ * the zone's shortest export_ttl.
+ */
+
+static ngx_uint_t
+ngx_http_export_store_expire(ngx_http_export_zone_t *zone, ngx_str_t *store,
+    time_t now, ngx_log_t *log)
+{
+    int                        fd;
+    DIR                       *dir;
+    char                      *buf;
+    size_t                     len;
+    ssize_t                    n;
+    yajl_val                   root;
+    ngx_str_t                  run;
+    exp_meta_t                 m;
+    ngx_uint_t                 expired;
+    struct stat                st;
+    struct dirent             *de;
+    ngx_http_export_cstore_t   cs;
+
+    dir = opendir((char *) store->data);
+    if (dir == NULL) {
+        return 0;
+    }
+
+    buf = ngx_alloc(NGX_HTTP_EXPORT_META_MAX + 1, log);
+    if (buf == NULL) {
+        (void) closedir(dir);
+        return 0;
+    }
+
+    ngx_http_export_cstore(&cs, zone, store);
+    cs.log = log;
+    expired = 0;
+
+    while ((de = readdir(dir)) != NULL) {
+        len = ngx_strlen(de->d_name);
+
+        if (!ngx_http_export_meta_name(de->d_name, len)
+            || ngx_strcmp(de->d_name + len - 5, ".json") != 0
+            || fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW)
+               == -1
+            || !S_ISREG(st.st_mode)
+            || st.st_mtime + zone->min_ttl > now)
+        {
+            continue;
+        }
+
+        fd = openat(dirfd(dir), de->d_name, O_RDONLY|O_NOFOLLOW|O_CLOEXEC);
+        if (fd == -1) {
+            continue;
+        }
+
+        n = read(fd, buf, NGX_HTTP_EXPORT_META_MAX);
+        (void) close(fd);
+
+        if (n <= 0) {
+            continue;
+        }
+
+        buf[n] = '\0';
+
+        root = exp_meta_parse(buf, ngx_http_export_styles, &m);
+        if (root == NULL) {
+            continue;
+        }
+
+        if ((ngx_strcmp(m.state, "COMPLETED") == 0
+             || ngx_strcmp(m.state, "FAILED") == 0)
+            && m.finished + m.ttl <= now)
+        {
+            run.data = (u_char *) m.run;
+            run.len = m.run_len;
+
+            if (ngx_http_export_claim_expire(&cs, &run, m.id) == NGX_OK) {
+                expired++;
+            }
+        }
+
+        yajl_tree_free(root);
+    }
+
+    ngx_free(buf);
+    (void) closedir(dir);
+
+    return expired;
 }
 
 
@@ -447,6 +546,13 @@ ngx_http_export_sweep_done(ngx_event_t *ev)
                       "export: zone \"%V\": %ui temporary files that no "
                       "export writes any more removed from the store",
                       &zone->shm_zone->shm.name, sw->removed);
+    }
+
+    if (sw->expired) {
+        ngx_log_error(NGX_LOG_INFO, ev->log, 0,
+                      "export: zone \"%V\": %ui exports whose time is over "
+                      "removed from the store",
+                      &zone->shm_zone->shm.name, sw->expired);
     }
 }
 

@@ -607,6 +607,10 @@ ngx_http_export_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (zone->min_ttl == 0 || conf->ttl < zone->min_ttl) {
+        zone->min_ttl = conf->ttl;
+    }
+
     conf->thread_pool = ngx_thread_pool_add(cf, &conf->thread_pool_name);
     if (conf->thread_pool == NULL) {
         return NGX_CONF_ERROR;

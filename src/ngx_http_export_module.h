@@ -284,6 +284,7 @@ typedef struct {
     ngx_msec_t                  lease;        /* export_lease */
     ngx_array_t                *roots;        /* ngx_str_t: where sources
                                                  may be, for a takeover */
+    time_t                      min_ttl;      /* the shortest export_ttl */
 
     /* worker 0's look at the store for what this node follows */
     ngx_msec_t                  upkeep_next;

@@ -427,7 +427,11 @@ ngx_http_export_task_remove(ngx_http_export_zone_t *zone,
     /* a cancelled export gives its quota slots back at once */
     ngx_http_export_quota_release(task->quota);
 
-    if (task->state == NGX_HTTP_EXPORT_NOT_STARTED && !task->running) {
+    /* only this node's waiting tasks are in the queue of those waiting */
+
+    if (task->state == NGX_HTTP_EXPORT_NOT_STARTED && !task->running
+        && !task->foreign && !task->unknown)
+    {
         ngx_queue_remove(&task->waiting);
     }
 
@@ -535,12 +539,14 @@ ngx_http_export_task_snapshot(ngx_http_export_task_t *task,
 
 
 /*
- * Removes finished tasks whose time is over, oldest first, stopping at
- * the first finished task whose time is not over, as limit_req does;
- * with "evict" set, removes the oldest finished task whatever its time,
- * to make room.  Unfinished tasks are never removed.  The archives to
- * remove are added to "paths", allocated from the array's pool.  The
- * walk is bounded so that the lock is held for a short time only.
+ * Removes finished tasks whose time is over, oldest first, among the
+ * first 256 tasks of the queue (locations of one zone may have
+ * different TTLs, and the store's sweep expires what this walk does
+ * not reach); with "evict" set, removes the oldest finished task from
+ * the zone whatever its time, to make room (the store keeps it).
+ * Unfinished tasks are never removed.  What to remove from the store is
+ * added to "paths" (ngx_http_export_task_path()).  The walk is bounded
+ * so that the lock is held for a short time only.
  */
 
 void
@@ -568,7 +574,8 @@ ngx_http_export_expire(ngx_http_export_zone_t *zone, ngx_uint_t evict,
         }
 
         if (!evict && task->expires > now) {
-            return;
+            /* tasks of the zone may have different TTLs: look further */
+            continue;
         }
 
         if (paths && !evict) {

@@ -330,7 +330,7 @@ ngx_http_export_task_by_job(ngx_http_request_t *r, ngx_str_t *job,
 
     /* a task the zone does not know may be in the store */
 
-    switch (ngx_http_export_resolve(r, zone, NULL, id)) {
+    switch (ngx_http_export_resolve(r, zone, NULL, id, 0)) {
     case NGX_OK:
         break;
     case NGX_DONE:

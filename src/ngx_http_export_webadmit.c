@@ -183,7 +183,7 @@ ngx_http_export_webadmit_file(ngx_http_request_t *r,
 
     zone = elcf->shm_zone->data;
 
-    switch (ngx_http_export_resolve(r, zone, &ctx->run, NULL)) {
+    switch (ngx_http_export_resolve(r, zone, &ctx->run, NULL, 0)) {
     case NGX_OK:
         break;
     case NGX_DONE:
