@@ -17,6 +17,7 @@
 #include <yajl/yajl_gen.h>
 
 #include "ngx_export_csv.h"
+#include "ngx_export_utf8.h"
 #include "ngx_export_zip.h"
 #include "ngx_http_export_rundir.h"
 #include "ngx_http_export_tmpfile.h"
@@ -30,6 +31,9 @@
 
 /* below this many bytes of reports the zip writer needs no thread */
 #define NGX_HTTP_EXPORT_THREAD_MIN    (1024 * 1024)
+
+/* a report's name: its folder "run/" and a file name */
+#define NGX_HTTP_EXPORT_NAME_LEN      (NGX_HTTP_EXPORT_RUN_MAX + 1 + NAME_MAX)
 
 
 typedef struct {
@@ -892,6 +896,16 @@ ngx_http_export_list_dir(ngx_http_export_job_t *job, ngx_uint_t source,
         ngx_memcpy(rep->name, job->folders[source], flen);
         ngx_memcpy(rep->name + flen, de->d_name, len + 1);
 
+        /* not in the manifest's reports either: it could not be written */
+
+        if (exz_check_name(rep->name, flen + len) != NULL) {
+            ngx_http_export_warn(job, rep->name, "the file name cannot be "
+                                 "stored in a zip archive; the report is "
+                                 "left out", 0);
+            free(rep->name);
+            continue;
+        }
+
         rep->name_len = flen + len;
         rep->file = rep->name + flen;
         rep->source = source;
@@ -1000,14 +1014,6 @@ ngx_http_export_add_report(ngx_http_export_job_t *job,
 
     conv = NULL;
     csv_name = NULL;
-
-    if (exz_check_name(rep->name, rep->name_len) != NULL) {
-        ngx_http_export_warn(job, rep->name, "the file name cannot be "
-                             "stored in a zip archive; the report is left "
-                             "out", 0);
-        ngx_http_export_progress(job, 3 * rep->size);
-        return NGX_OK;
-    }
 
     /* a name readdir() gave, in the directory the list opened */
 
@@ -1374,15 +1380,27 @@ ngx_http_export_progress(ngx_http_export_job_t *job, off_t n)
 }
 
 
+/*
+ * report is the name as the run directory gives it, any bytes: error.log
+ * gets it by the log rule, the task (and every JSON document made from
+ * it) by the name rule, cut to fit.
+ */
+
 static void
 ngx_http_export_warn(ngx_http_export_job_t *job, const char *report,
     const char *reason, uint64_t offset)
 {
+    size_t                      len, n;
+    u_char                      esc[4 * NGX_HTTP_EXPORT_NAME_LEN];
     ngx_http_export_warning_t  *w;
 
+    len = ngx_min(ngx_strlen(report), NGX_HTTP_EXPORT_NAME_LEN);
+
+    n = exu_escape_log(esc, (u_char *) report, len);
+
     ngx_log_error(NGX_LOG_WARN, job->log, 0,
-                  "export: task %s of run %s: report \"%s\" at byte %uL: %s",
-                  job->id, job->run, report, offset, reason);
+                  "export: task %s of run %s: report \"%*s\" at byte %uL: %s",
+                  job->id, job->run, n, esc, offset, reason);
 
     if (job->nwarnings < NGX_HTTP_EXPORT_WARNINGS_MAX) {
         if (job->warnings == NULL) {
@@ -1397,7 +1415,12 @@ ngx_http_export_warn(ngx_http_export_job_t *job, const char *report,
 
         w = &job->warnings[job->nwarnings];
         w->offset = offset;
-        ngx_cpystrn(w->report, (u_char *) report, sizeof(w->report));
+
+        n = exu_escape_name(esc, (u_char *) report, len);
+        n = exu_cut(esc, n, sizeof(w->report) - 1, 1);
+        ngx_memcpy(w->report, esc, n);
+        w->report[n] = '\0';
+
         ngx_cpystrn(w->reason, (u_char *) reason, sizeof(w->reason));
     }
 
@@ -1411,7 +1434,7 @@ static void
 ngx_http_export_warn_entry(ngx_http_export_job_t *job, ngx_uint_t source,
     const char *name, const char *reason)
 {
-    char  report[NGX_HTTP_EXPORT_WARN_REPORT];
+    char  report[NGX_HTTP_EXPORT_NAME_LEN + 1];
 
     (void) ngx_snprintf((u_char *) report, sizeof(report) - 1, "%s%s%Z",
                         job->folders[source], name);
@@ -1427,8 +1450,9 @@ static ngx_int_t
 ngx_http_export_fail(ngx_http_export_job_t *job, ngx_err_t err,
     const char *fmt, ...)
 {
-    u_char   *p, *last;
-    va_list   args;
+    u_char      *p, *last;
+    va_list      args;
+    const char  *why;
 
     if (job->error_len) {
         return NGX_ERROR;
@@ -1444,7 +1468,9 @@ ngx_http_export_fail(ngx_http_export_job_t *job, ngx_err_t err,
         p = ngx_slprintf(p, last, ": %s", strerror(err));
     }
 
-    job->error_len = p - job->error;
+    /* what fits: a report's name cut at the end is not cut in a character */
+
+    job->error_len = exu_check(job->error, p - job->error, &why);
     job->err = err;
 
     return NGX_ERROR;
