@@ -966,8 +966,12 @@ ngx_http_export_read(ngx_http_export_job_t *job, int fd,
 
 
 /*
- * NAME.csv, or NAME.ndjson.csv when NAME.json also stands in the run, so
- * that no two entries share a name.
+ * The CSV of STEM.json or STEM.ndjson is STEM.csv, or the report's whole
+ * name and .csv when another report could make STEM.csv: STEM.json for
+ * STEM.ndjson, and a report named STEM itself (STEM.csv is the CSV of
+ * STEM.json or STEM.ndjson when this one is STEM.json.json, ...).  A
+ * report's own name is unique, so is the whole name and .csv, and a
+ * STEM.csv kept is no other report's: no two entries share a name.
  */
 
 static size_t
@@ -979,23 +983,38 @@ ngx_http_export_csv_name(ngx_http_export_job_t *job,
 
     n = rep->name_len - (rep->ndjson ? 7 : 5);
     ngx_memcpy(name, rep->name, n);
+    name[n] = '\0';
+
+    key.name = name;
+
+    if (bsearch(&key, job->reports, job->nreports,
+                sizeof(ngx_http_export_report_t),
+                ngx_http_export_report_cmp))
+    {
+        goto whole;
+    }
 
     if (rep->ndjson) {
         ngx_memcpy(name + n, ".json", 6);
-        key.name = name;
 
         if (bsearch(&key, job->reports, job->nreports,
                     sizeof(ngx_http_export_report_t),
                     ngx_http_export_report_cmp))
         {
-            n = rep->name_len;
-            ngx_memcpy(name, rep->name, n);
+            goto whole;
         }
     }
 
     ngx_memcpy(name + n, ".csv", 5);
 
     return n + 4;
+
+whole:
+
+    ngx_memcpy(name, rep->name, rep->name_len);
+    ngx_memcpy(name + rep->name_len, ".csv", 5);
+
+    return rep->name_len + 4;
 }
 
 
