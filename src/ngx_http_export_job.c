@@ -906,6 +906,16 @@ ngx_http_export_list_dir(ngx_http_export_job_t *job, ngx_uint_t source,
             continue;
         }
 
+        /* the archive's own entry; in a folder "run/" it is another name */
+
+        if (ngx_strcmp(rep->name, "manifest.json") == 0) {
+            ngx_http_export_warn(job, rep->name, "the name is the "
+                                 "archive's own manifest.json; the report "
+                                 "is left out", 0);
+            free(rep->name);
+            continue;
+        }
+
         rep->name_len = flen + len;
         rep->file = rep->name + flen;
         rep->source = source;
