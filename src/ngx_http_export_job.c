@@ -976,12 +976,12 @@ ngx_http_export_read(ngx_http_export_job_t *job, int fd,
 
 
 /*
- * The CSV of STEM.json or STEM.ndjson is STEM.csv, or the report's whole
- * name and .csv when another report could make STEM.csv: STEM.json for
- * STEM.ndjson, and a report named STEM itself (STEM.csv is the CSV of
- * STEM.json or STEM.ndjson when this one is STEM.json.json, ...).  A
- * report's own name is unique, so is the whole name and .csv, and a
- * STEM.csv kept is no other report's: no two entries share a name.
+ * The CSV of STEM.json or STEM.ndjson is STEM.csv, unless another report
+ * could take that name; then it is the report's whole name and .csv.
+ * Another could when STEM.ndjson has STEM.json beside it, or when STEM
+ * is itself a report's name (x.ndjson.json beside x.ndjson, whose CSV
+ * may be x.ndjson.csv).  Whole names are unique, and a STEM.csv kept is
+ * no other report's: no two entries share a name.
  */
 
 static size_t
