@@ -203,3 +203,31 @@ exu_escape_log(unsigned char *dst, const unsigned char *src, size_t len)
 {
     return exu_escape(dst, src, len, "\\x", "\\\"");
 }
+
+
+size_t
+exu_cut(const unsigned char *p, size_t len, size_t max, int name)
+{
+    size_t  n;
+
+    if (len <= max) {
+        return len;
+    }
+
+    /* p[max] is the first byte left out: not a continuation byte */
+
+    for (n = max; n && (p[n] & 0xc0) == 0x80; n--) {
+        /* void */
+    }
+
+    if (name) {
+        if (n >= 1 && p[n - 1] == '%') {
+            n -= 1;
+
+        } else if (n >= 2 && p[n - 2] == '%') {
+            n -= 2;
+        }
+    }
+
+    return n;
+}

@@ -55,5 +55,12 @@ size_t exu_escape_name(unsigned char *dst, const unsigned char *src,
 size_t exu_escape_log(unsigned char *dst, const unsigned char *src,
     size_t len);
 
+/*
+ * Where to cut valid UTF-8 p of len bytes to keep at most max bytes: the
+ * length of the longest prefix that ends between two characters and, if
+ * name is set (p is the result of the name rule), not inside a %XX.
+ */
+size_t exu_cut(const unsigned char *p, size_t len, size_t max, int name);
+
 
 #endif /* _NGX_EXPORT_UTF8_H_INCLUDED_ */

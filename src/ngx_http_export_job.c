@@ -17,6 +17,7 @@
 #include <yajl/yajl_gen.h>
 
 #include "ngx_export_csv.h"
+#include "ngx_export_utf8.h"
 #include "ngx_export_zip.h"
 #include "ngx_http_export_cluster.h"
 #include "ngx_http_export_rundir.h"
@@ -37,6 +38,9 @@
 #define NGX_HTTP_EXPORT_STOP_GONE     2       /* deleted on another one */
 #define NGX_HTTP_EXPORT_STOP_LOST     3       /* another node took it */
 #define NGX_HTTP_EXPORT_STOP_EXIT     4       /* nginx is stopping */
+
+/* a report's name: its folder "run/" and a file name */
+#define NGX_HTTP_EXPORT_NAME_LEN      (NGX_HTTP_EXPORT_RUN_MAX + 1 + NAME_MAX)
 
 
 typedef struct {
@@ -969,6 +973,26 @@ ngx_http_export_list_dir(ngx_http_export_job_t *job, ngx_uint_t source,
         ngx_memcpy(rep->name, job->folders[source], flen);
         ngx_memcpy(rep->name + flen, de->d_name, len + 1);
 
+        /* not in the manifest's reports either: it could not be written */
+
+        if (exz_check_name(rep->name, flen + len) != NULL) {
+            ngx_http_export_warn(job, rep->name, "the file name cannot be "
+                                 "stored in a zip archive; the report is "
+                                 "left out", 0);
+            free(rep->name);
+            continue;
+        }
+
+        /* the archive's own entry; in a folder "run/" it is another name */
+
+        if (ngx_strcmp(rep->name, "manifest.json") == 0) {
+            ngx_http_export_warn(job, rep->name, "the name is the "
+                                 "archive's own manifest.json; the report "
+                                 "is left out", 0);
+            free(rep->name);
+            continue;
+        }
+
         rep->name_len = flen + len;
         rep->file = rep->name + flen;
         rep->source = source;
@@ -1028,8 +1052,12 @@ ngx_http_export_read(ngx_http_export_job_t *job, int fd,
 
 
 /*
- * NAME.csv, or NAME.ndjson.csv when NAME.json also stands in the run, so
- * that no two entries share a name.
+ * The CSV of STEM.json or STEM.ndjson is STEM.csv, unless another report
+ * could take that name; then it is the report's whole name and .csv.
+ * Another could when STEM.ndjson has STEM.json beside it, or when STEM
+ * is itself a report's name (x.ndjson.json beside x.ndjson, whose CSV
+ * may be x.ndjson.csv).  Whole names are unique, and a STEM.csv kept is
+ * no other report's: no two entries share a name.
  */
 
 static size_t
@@ -1041,23 +1069,38 @@ ngx_http_export_csv_name(ngx_http_export_job_t *job,
 
     n = rep->name_len - (rep->ndjson ? 7 : 5);
     ngx_memcpy(name, rep->name, n);
+    name[n] = '\0';
+
+    key.name = name;
+
+    if (bsearch(&key, job->reports, job->nreports,
+                sizeof(ngx_http_export_report_t),
+                ngx_http_export_report_cmp))
+    {
+        goto whole;
+    }
 
     if (rep->ndjson) {
         ngx_memcpy(name + n, ".json", 6);
-        key.name = name;
 
         if (bsearch(&key, job->reports, job->nreports,
                     sizeof(ngx_http_export_report_t),
                     ngx_http_export_report_cmp))
         {
-            n = rep->name_len;
-            ngx_memcpy(name, rep->name, n);
+            goto whole;
         }
     }
 
     ngx_memcpy(name + n, ".csv", 5);
 
     return n + 4;
+
+whole:
+
+    ngx_memcpy(name, rep->name, rep->name_len);
+    ngx_memcpy(name + rep->name_len, ".csv", 5);
+
+    return rep->name_len + 4;
 }
 
 
@@ -1076,14 +1119,6 @@ ngx_http_export_add_report(ngx_http_export_job_t *job,
 
     conv = NULL;
     csv_name = NULL;
-
-    if (exz_check_name(rep->name, rep->name_len) != NULL) {
-        ngx_http_export_warn(job, rep->name, "the file name cannot be "
-                             "stored in a zip archive; the report is left "
-                             "out", 0);
-        ngx_http_export_progress(job, 3 * rep->size);
-        return NGX_OK;
-    }
 
     /* a name readdir() gave, in the directory the list opened */
 
@@ -1537,15 +1572,27 @@ ngx_http_export_progress(ngx_http_export_job_t *job, off_t n)
 }
 
 
+/*
+ * report is the name as the run directory gives it, any bytes: error.log
+ * gets it by the log rule, the task (and every JSON document made from
+ * it) by the name rule, cut to fit.
+ */
+
 static void
 ngx_http_export_warn(ngx_http_export_job_t *job, const char *report,
     const char *reason, uint64_t offset)
 {
+    size_t                      len, n;
+    u_char                      esc[4 * NGX_HTTP_EXPORT_NAME_LEN];
     ngx_http_export_warning_t  *w;
 
+    len = ngx_min(ngx_strlen(report), NGX_HTTP_EXPORT_NAME_LEN);
+
+    n = exu_escape_log(esc, (u_char *) report, len);
+
     ngx_log_error(NGX_LOG_WARN, job->log, 0,
-                  "export: task %s of run %s: report \"%s\" at byte %uL: %s",
-                  job->id, job->run, report, offset, reason);
+                  "export: task %s of run %s: report \"%*s\" at byte %uL: %s",
+                  job->id, job->run, n, esc, offset, reason);
 
     if (job->nwarnings < NGX_HTTP_EXPORT_WARNINGS_MAX) {
         if (job->warnings == NULL) {
@@ -1560,7 +1607,12 @@ ngx_http_export_warn(ngx_http_export_job_t *job, const char *report,
 
         w = &job->warnings[job->nwarnings];
         w->offset = offset;
-        ngx_cpystrn(w->report, (u_char *) report, sizeof(w->report));
+
+        n = exu_escape_name(esc, (u_char *) report, len);
+        n = exu_cut(esc, n, sizeof(w->report) - 1, 1);
+        ngx_memcpy(w->report, esc, n);
+        w->report[n] = '\0';
+
         ngx_cpystrn(w->reason, (u_char *) reason, sizeof(w->reason));
     }
 
@@ -1574,7 +1626,7 @@ static void
 ngx_http_export_warn_entry(ngx_http_export_job_t *job, ngx_uint_t source,
     const char *name, const char *reason)
 {
-    char  report[NGX_HTTP_EXPORT_WARN_REPORT];
+    char  report[NGX_HTTP_EXPORT_NAME_LEN + 1];
 
     (void) ngx_snprintf((u_char *) report, sizeof(report) - 1, "%s%s%Z",
                         job->folders[source], name);
@@ -1590,8 +1642,9 @@ static ngx_int_t
 ngx_http_export_fail(ngx_http_export_job_t *job, ngx_err_t err,
     const char *fmt, ...)
 {
-    u_char   *p, *last;
-    va_list   args;
+    u_char      *p, *last;
+    va_list      args;
+    const char  *why;
 
     if (job->error_len) {
         return NGX_ERROR;
@@ -1607,7 +1660,9 @@ ngx_http_export_fail(ngx_http_export_job_t *job, ngx_err_t err,
         p = ngx_slprintf(p, last, ": %s", strerror(err));
     }
 
-    job->error_len = p - job->error;
+    /* what fits: a report's name cut at the end is not cut in a character */
+
+    job->error_len = exu_check(job->error, p - job->error, &why);
     job->err = err;
 
     return NGX_ERROR;

@@ -143,6 +143,34 @@ fz_unescape_check(const unsigned char *e, size_t elen,
 }
 
 
+/*
+ * exu_cut() of an escape result: at most max bytes, at most 3 fewer,
+ * valid UTF-8, and for the name rule not ending inside a %XX
+ */
+
+static void
+fz_cut(const unsigned char *buf, size_t len, size_t max, int name)
+{
+    size_t       k;
+    const char  *why;
+
+    k = exu_cut(buf, len, max, name);
+
+    if (k > max || k > len || k + 3 < (max < len ? max : len)
+        || exu_check(buf, k, &why) != k)
+    {
+        fprintf(stderr, "exu_cut %zu of %zu to %zu\n", k, len, max);
+        abort();
+    }
+
+    if (name && ((k >= 1 && buf[k - 1] == '%')
+                 || (k >= 2 && buf[k - 2] == '%')))
+    {
+        abort();
+    }
+}
+
+
 static void
 fz_escape(const unsigned char *p, size_t len, int name)
 {
@@ -169,6 +197,12 @@ fz_escape(const unsigned char *p, size_t len, int name)
     }
 
     fz_unescape_check(buf, m, p, len, name ? "%" : "\\x");
+
+    fz_cut(buf, m, m, name);
+    fz_cut(buf, m, m / 2, name);
+    fz_cut(buf, m, m ? m - 1 : 0, name);
+    fz_cut(buf, m, len % (m + 1), name);
+    fz_cut(buf, m, m ? m - len % m : 0, name);
 
     free(buf);
 }

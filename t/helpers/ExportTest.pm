@@ -20,8 +20,8 @@ use Time::HiRes qw(sleep time);
 use Exporter 'import';
 our @EXPORT = qw(start_nginx stop_nginx http_req json_of make_run
                  test_dir
-                 check_task check_error check_zip zip_entries
-                 expected_csv wait_status wait_status_at slurp
+                 check_task check_error check_zip zip_entries zip_names
+                 strict_json expected_csv wait_status wait_status_at slurp
                  $UUID_RE);
 
 our $UUID_RE = qr/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -53,7 +53,8 @@ sub _tmp_test_dir {
 }
 
 # start_nginx(port => N, workers => 2, http => '...', server => '...',
-#             main => '...') returns a hash: root, port, pid.
+#             main => '...', log_level => 'debug') returns a hash: root,
+#             port, pid.
 sub start_nginx {
     my %o = @_;
     my $port = $o{port} || 1985;
@@ -91,7 +92,7 @@ sub start_nginx {
 $load${user}worker_processes $workers;
 master_process on;
 daemon on;
-error_log logs/error.log debug;
+error_log logs/error.log @{[ $o{log_level} || 'debug' ]};
 pid logs/nginx.pid;
 thread_pool exports threads=2 max_queue=1024;
 @{[ $o{main} || '' ]}
@@ -337,6 +338,62 @@ print(json.dumps({i.filename: base64.b64encode(z.read(i)).decode()
     my $h = JSON::PP->new->decode($json);
     require MIME::Base64;
     return { map { $_ => MIME::Base64::decode_base64($h->{$_}) } keys %$h };
+}
+
+# [name, UTF-8 flag set] of every entry in archive order, read with
+# python's zipfile (which decodes a flagged name as strict UTF-8)
+sub zip_names {
+    my ($file) = @_;
+    my $json = `python3 -c 'import sys, json, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+print(json.dumps([[i.filename, bool(i.flag_bits & 0x800)]
+                  for i in z.infolist()]))' '$file'`;
+    return JSON::PP->new->decode($json);
+}
+
+# strict_json(BYTES) -> (value, undef) or (undef, why): BYTES decoded as
+# strict UTF-8 and parsed by python's json with strict=True, also
+# refusing duplicate keys, NaN and Infinity, and \u escapes of lone
+# surrogates; strings in the value are perl character strings.
+sub strict_json {
+    my ($bytes) = @_;
+    my $tmp = File::Temp->new;
+    binmode $tmp;
+    print $tmp $bytes;
+    close $tmp;
+    open my $ph, '-|', 'python3', '-c', <<'PY', $tmp->filename or die $!;
+import sys, json
+def pairs(kv):
+    if len(set(k for k, _ in kv)) != len(kv):
+        raise ValueError("duplicate key")
+    return dict(kv)
+def const(c):
+    raise ValueError("not JSON: " + c)
+def walk(v):
+    if isinstance(v, str):
+        v.encode("utf-8")
+    elif isinstance(v, dict):
+        for k, x in v.items():
+            walk(k)
+            walk(x)
+    elif isinstance(v, list):
+        for x in v:
+            walk(x)
+try:
+    v = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"),
+                   strict=True, object_pairs_hook=pairs,
+                   parse_constant=const)
+    walk(v)
+except Exception as e:
+    print("ERROR %s: %s" % (type(e).__name__, e))
+    sys.exit(1)
+print(json.dumps(v))
+PY
+    local $/;
+    my $out = <$ph>;
+    close $ph;
+    return (undef, $out) if $? || !defined $out || $out =~ /^ERROR /;
+    return (JSON::PP->new->decode($out), undef);
 }
 
 # The CSV the contract asks for, computed here independently of the C

@@ -205,6 +205,44 @@ test_escape_log(void **state)
 }
 
 
+/* the prefix exu_cut() keeps */
+
+static void
+cut(const char *s, size_t max, int name, const char *want)
+{
+    assert_int_equal(exu_cut((const unsigned char *) s, strlen(s), max, name),
+                     strlen(want));
+    assert_memory_equal(s, want, strlen(want));
+}
+
+
+static void
+test_cut(void **state)
+{
+    (void) state;
+
+    cut("abc", 5, 0, "abc");
+    cut("abc", 3, 1, "abc");
+    cut("abcdef", 4, 0, "abcd");
+
+    /* never inside a character: 2, 3 and 4 bytes */
+    cut("a\xc3\xa9", 2, 0, "a");
+    cut("a\xc3\xa9" "b", 3, 0, "a\xc3\xa9");
+    cut("\xe6\x9d\xb1\xe4\xba\xac", 4, 0, "\xe6\x9d\xb1");
+    cut("\xe6\x9d\xb1\xe4\xba\xac", 5, 0, "\xe6\x9d\xb1");
+    cut("\xf0\x9f\x98\x80", 3, 0, "");
+
+    /* never inside a %XX of the name rule */
+    cut("ab%FF%FE", 3, 1, "ab");
+    cut("ab%FF%FE", 4, 1, "ab");
+    cut("ab%FF%FE", 5, 1, "ab%FF");
+    cut("ab%FF%FE", 6, 1, "ab%FF");
+
+    /* as text, '%' is a character like another */
+    cut("ab%FF%FE", 4, 0, "ab%F");
+}
+
+
 int
 main(void)
 {
@@ -217,6 +255,7 @@ main(void)
         cmocka_unit_test(test_feed_pieces),
         cmocka_unit_test(test_escape_name),
         cmocka_unit_test(test_escape_log),
+        cmocka_unit_test(test_cut),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
