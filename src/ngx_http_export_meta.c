@@ -24,11 +24,19 @@
     yajl_gen_string(g, (const unsigned char *) s, sizeof(s) - 1)
 
 
+#define NGX_HTTP_EXPORT_ORPHANS  16
+
+
 typedef struct {
     ngx_http_export_zone_t     *zone;
     ngx_uint_t                  removed;
     ngx_uint_t                  left;
     ngx_uint_t                  expired;
+
+    /* builds whose heartbeat stopped and that no request asked about */
+    ngx_uint_t                  norphans;
+    ngx_uint_t                  orphan_store[NGX_HTTP_EXPORT_ORPHANS];
+    ngx_http_export_record_t    orphans[NGX_HTTP_EXPORT_ORPHANS];
 } ngx_http_export_sweep_t;
 
 
@@ -37,6 +45,8 @@ static void ngx_http_export_sweep_done(ngx_event_t *ev);
 static ngx_uint_t ngx_http_export_sweep_owned(void *data, const char *name);
 static ngx_uint_t ngx_http_export_store_expire(ngx_http_export_zone_t *zone,
     ngx_str_t *store, time_t now, ngx_log_t *log);
+static void ngx_http_export_sweep_orphans(ngx_http_export_sweep_t *sw,
+    ngx_uint_t i, time_t now, ngx_log_t *log);
 static ngx_int_t ngx_http_export_meta_load(ngx_http_export_zone_t *zone,
     ngx_str_t *store, int dfd, const char *name, time_t now, ngx_log_t *log);
 static ngx_int_t ngx_http_export_meta_unlink(int dfd, const char *name,
@@ -421,6 +431,7 @@ ngx_http_export_sweep_thread(void *data, ngx_log_t *log)
     sw->removed = 0;
     sw->left = 0;
     sw->expired = 0;
+    sw->norphans = 0;
 
     now = time(NULL);
     store = sw->zone->stores->elts;
@@ -431,7 +442,97 @@ ngx_http_export_sweep_thread(void *data, ngx_log_t *log)
                                                  sw->zone, &sw->left, log);
         sw->expired += ngx_http_export_store_expire(sw->zone, &store[i], now,
                                                     log);
+        ngx_http_export_sweep_orphans(sw, i, now, log);
     }
+}
+
+
+/*
+ * Builds of other nodes that nobody asked about and whose heartbeat has
+ * not been rewritten for the lease (by the file's time: a hint only):
+ * they are looked up, and the zone follows them from then on, so that
+ * their takeover, judged on this node's own clock, does not wait for a
+ * request.
+ */
+
+static void
+ngx_http_export_sweep_orphans(ngx_http_export_sweep_t *sw, ngx_uint_t i,
+    time_t now, ngx_log_t *log)
+{
+    DIR                       *dir;
+    size_t                     len;
+    ngx_str_t                  run, *store;
+    ngx_uint_t                 known;
+    struct stat                st;
+    struct dirent             *de;
+    ngx_http_export_zone_t    *zone;
+    ngx_http_export_cstore_t   cs;
+    ngx_http_export_record_t  *rec;
+
+    zone = sw->zone;
+    store = zone->stores->elts;
+
+    dir = opendir((char *) store[i].data);
+    if (dir == NULL) {
+        return;
+    }
+
+    ngx_http_export_cstore(&cs, zone, &store[i]);
+    cs.log = log;
+
+    while ((de = readdir(dir)) != NULL
+           && sw->norphans < NGX_HTTP_EXPORT_ORPHANS)
+    {
+        len = ngx_strlen(de->d_name);
+
+        if (len <= sizeof("export-.beat") - 1
+            || ngx_strncmp(de->d_name, "export-", 7) != 0
+            || ngx_strcmp(de->d_name + len - 5, ".beat") != 0
+            || fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW)
+               == -1
+            || (ngx_msec_t) (now - st.st_mtime) * 1000 < zone->lease)
+        {
+            continue;
+        }
+
+        run.data = (u_char *) de->d_name + 7;
+        run.len = len - 7 - 5;
+
+        if (!exp_name_check(run.data, run.len, EXP_RUN_MAX, 0)) {
+            continue;
+        }
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+        known = (ngx_http_export_task_find(zone, &run) != NULL);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        if (known) {
+            continue;
+        }
+
+        rec = &sw->orphans[sw->norphans];
+
+        if (ngx_http_export_claim_lookup(&cs, &run, rec) == NGX_OK
+            && rec->found == NGX_HTTP_EXPORT_REC_UNFINISHED
+            && (rec->claim.node_len != zone->node.len
+                || ngx_memcmp(rec->claim.node, zone->node.data,
+                              zone->node.len) != 0))
+        {
+            ngx_shmtx_lock(&zone->shpool->mutex);
+            known = (ngx_http_export_task_find_id(zone, rec->claim.id)
+                     != NULL);
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+
+            if (!known) {
+                sw->orphan_store[sw->norphans++] = i;
+                continue;
+            }
+        }
+
+        ngx_http_export_record_free(rec);
+    }
+
+    (void) closedir(dir);
 }
 
 
@@ -533,10 +634,45 @@ ngx_http_export_sweep_done(ngx_event_t *ev)
 {
     ngx_http_export_sweep_t *sw = ev->data;
 
+    ngx_str_t               *store, run;
+    ngx_uint_t               i;
+    ngx_pool_t              *pool;
     ngx_http_export_zone_t  *zone;
 
     zone = sw->zone;
     zone->sweeping = 0;
+
+    /* the zone follows the builds that nobody asked about */
+
+    pool = sw->norphans ? ngx_create_pool(1024, ev->log) : NULL;
+    store = zone->stores->elts;
+
+    for (i = 0; i < sw->norphans; i++) {
+        if (pool) {
+            run.data = (u_char *) sw->orphans[i].claim.run;
+            run.len = sw->orphans[i].claim.run_len;
+
+            ngx_shmtx_lock(&zone->shpool->mutex);
+            (void) ngx_http_export_apply(zone, &store[sw->orphan_store[i]],
+                                         sw->orphans[i].claim.keyed
+                                         ? &run : NULL,
+                                         sw->orphans[i].claim.id,
+                                         &sw->orphans[i], pool, ev->log);
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+        }
+
+        ngx_http_export_record_free(&sw->orphans[i]);
+    }
+
+    if (pool) {
+        ngx_log_error(NGX_LOG_INFO, ev->log, 0,
+                      "export: zone \"%V\": %ui exports of other nodes "
+                      "whose heartbeat stopped are followed",
+                      &zone->shm_zone->shm.name, sw->norphans);
+        ngx_destroy_pool(pool);
+    }
+
+    sw->norphans = 0;
     zone->sweep_next = ngx_current_msec
                        + (sw->left ? NGX_HTTP_EXPORT_SWEEP_FAST
                                    : NGX_HTTP_EXPORT_SWEEP_SLOW);

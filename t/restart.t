@@ -107,6 +107,10 @@ for (1 .. 400) {
     last if json_of(http_req('GET', api($c)))->{status} eq 'IN_PROGRESS';
     sleep 0.005;
 }
+for (1 .. 200) {
+    last if -e "$root/store/.export-$tc->{id}.1.tmp";
+    sleep 0.01;
+}
 ok(-e "$root/store/.export-$tc->{id}.1.tmp",
    'C has a half-written archive');
 
@@ -152,7 +156,7 @@ is($t->{warnings}[0]{offset}, $tb->{warnings}[0]{offset},
 $t = json_of(http_req('GET', api($c)));
 check_task($t, $c, 'C after the restart');
 is($t->{id}, $tc->{id}, 'C, unfinished at the stop, is the same task');
-like($t->{status}, qr/^(NOT_STARTED|QUEUED|IN_PROGRESS)$/,
+like($t->{status}, qr/^(NOT_STARTED|QUEUED|IN_PROGRESS|COMPLETED)$/,
      'and is started again, not FAILED');
 like(slurp("$root/logs/error.log"),
      qr/run \Q$c\E: the export that the stop interrupted after attempt 1 is started again/,
@@ -177,9 +181,60 @@ my $again = json_of(http_req('POST', api($c)));
 isnt($again->{id}, $tc->{id}, 'a new export of C replaces it');
 is(wait_status($c, 120)->{status}, 'COMPLETED', 'and completes');
 
+# --- nginx -s stop in the middle of an export: the build stops at its
+# next check point, so the stop takes well under a second and no worker
+# is killed; the start finishes the export
+
+$n = start_nginx(%o, keep => 1, api => $o{api} . ' export_compression_level 9;');
+my $e = run_id(5, 5);
+srand(5);
+make_run($root, $e, { 'noise.ndjson' => join '', map {
+    my $s = join '', map { sprintf '%08x', int rand 2**32 } 1 .. 24;
+    qq({"i": $_, "msg": "$s"}\n)
+} 1 .. 150000 });
+my $te = json_of(http_req('POST', api($e)));
+for (1 .. 400) {
+    $t = json_of(http_req('GET', api($e)));
+    last if $t->{status} eq 'IN_PROGRESS' && $t->{progress} > 0;
+    sleep 0.01;
+}
+is($t->{status}, 'IN_PROGRESS', 'E is being generated');
+$master = ExportTest::master_pid($n);
+
+# SIGTERM is what "nginx -s stop" sends; timed from the signal, not from
+# the start of a signal process that reads the configuration first
+my $t0 = time;
+kill 'TERM', $master;
+while (alive($master)) {
+    last if time - $t0 > 10;
+    sleep 0.01;
+}
+my $took = time - $t0;
+ok(!alive($master), 'a fast stop (SIGTERM) ends nginx');
+cmp_ok($took, '<', 1, sprintf('within a second (%.3f s)', $took));
+$ExportTest::current = undef;
+my $log = slurp("$root/logs/error.log");
+unlike($log, qr/exited on signal 9/, 'no worker had to be killed');
+like($log, qr/task \Q$te->{id}\E of run \Q$e\E: nginx is stopping; attempt 1 stops/,
+     'the build stopped at its check point');
+
+$n = start_nginx(%o, keep => 1);
+$t = wait_status($e, 180);
+is($t->{status}, 'COMPLETED', 'E is finished after the start');
+is($t->{id}, $te->{id}, 'as the same task');
+
 stop_nginx();
 done_testing();
 
+
+# a process that has exited is gone, even while it waits to be reaped
+# (the master is a daemon: whoever reaps it may take its time)
+sub alive {
+    my ($pid) = @_;
+    open my $fh, '<', "/proc/$pid/stat" or return 0;
+    my $stat = <$fh>;
+    return $stat !~ /^\d+ \(.*\) Z/;
+}
 
 sub spew {
     open my $fh, '>:raw', $_[0] or die "$_[0]: $!";
