@@ -599,6 +599,7 @@ exp_meta_parse(const char *text, const char *const *styles, exp_meta_t *m)
     }
 
     m->error = exp_json_string(root, "error");
+    m->node = exp_json_string(root, "node");
 
     p = exp_json_string(root, "referenceToken");
 

@@ -136,6 +136,7 @@ typedef struct {
     const char           *error;         /* NULL if absent */
     int                   has_ref;
     unsigned char         ref[16];
+    const char           *node;          /* NULL if absent */
 } exp_meta_t;
 
 /*

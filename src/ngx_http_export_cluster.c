@@ -86,6 +86,19 @@ typedef struct {
 } ngx_http_export_forget_t;
 
 
+/* what a former copy of a task carries over to the new one */
+typedef struct {
+    ngx_uint_t                  found;
+    ngx_uint_t                  progress;
+    ngx_uint_t                  attempts;
+    ngx_uint_t                  state;
+    ngx_uint_t                  foreign;
+    ngx_uint_t                  beat_found;
+    uint64_t                    beat;
+    ngx_msec_t                  beat_ms;
+} ngx_http_export_was_t;
+
+
 /* a failure to record in the store, from the event loop */
 typedef struct {
     ngx_pool_t                 *pool;
@@ -111,9 +124,11 @@ static ngx_http_export_task_t *ngx_http_export_task_of(
     ngx_http_export_record_t *rec, ngx_pool_t *pool, ngx_log_t *log);
 static void ngx_http_export_task_fill(ngx_http_export_zone_t *zone,
     ngx_http_export_task_t *task, ngx_http_export_record_t *rec,
-    ngx_http_export_task_t *old);
+    ngx_http_export_was_t *was);
 static ngx_http_export_task_t *ngx_http_export_task_unknown(
     ngx_http_export_zone_t *zone, ngx_str_t *run, u_char *id);
+static ngx_int_t ngx_http_export_watch(ngx_http_export_upkeep_t *up,
+    ngx_http_export_zone_t *zone, ngx_http_export_task_t *task);
 static void ngx_http_export_upkeep_thread(void *data, ngx_log_t *log);
 static void ngx_http_export_upkeep_done(ngx_event_t *ev);
 static void ngx_http_export_forget_thread(void *data, ngx_log_t *log);
@@ -162,61 +177,55 @@ ngx_http_export_cstores(ngx_http_export_zone_t *zone, ngx_pool_t *pool)
 
 
 /*
- * Whether the zone can answer for a run (or, with run NULL, a task id)
- * from what it holds: NGX_OK, or NGX_DONE when the request waits for a
- * look at the store and its handler runs again after it.  A status of
- * another node's build may be a second old (worker 0 looks again every
- * second); a request for its archive looks at the store first.
+ * Whether the zone cannot answer for a task (NULL: a run or id it does
+ * not hold) from what it holds, under its lock: a run remembered absent
+ * for more than NGX_HTTP_EXPORT_UNKNOWN_TTL, or any copy from before
+ * another node changed the store.  A status of another node's build may
+ * be a second old (worker 0 looks again every second); a request for
+ * an archive ("archive") looks at the store for it first.  This node's
+ * own builds are never looked up: the zone knows best.
+ */
+
+ngx_uint_t
+ngx_http_export_stale(ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task, ngx_uint_t archive)
+{
+    if (zone->thread_pool == NULL || zone->stores == NULL) {
+        return 0;
+    }
+
+    if (task == NULL) {
+        return 1;
+    }
+
+    if (task->unknown) {
+        return task->expires <= ngx_time()
+               || task->epoch != zone->sh->epoch;
+    }
+
+    if (!task->foreign && !ngx_http_export_finished(task->state)) {
+        return 0;
+    }
+
+    if (archive && !ngx_http_export_finished(task->state)) {
+        return 1;
+    }
+
+    return task->epoch != zone->sh->epoch;
+}
+
+
+/*
+ * A look at the store for a run (or, with run NULL, a task id), that the
+ * request waits for: NGX_DONE, and its handler runs again after it;
+ * NGX_BUSY when the store pool's queue is full.
  */
 
 ngx_int_t
-ngx_http_export_resolve(ngx_http_request_t *r, ngx_http_export_zone_t *zone,
-    ngx_str_t *run, u_char *id, ngx_uint_t archive)
+ngx_http_export_look(ngx_http_request_t *r, ngx_http_export_zone_t *zone,
+    ngx_str_t *run, u_char *id)
 {
-    time_t                   now;
-    ngx_uint_t               look;
-    ngx_http_export_ctx_t   *ctx;
-    ngx_http_export_cop_t   *cop;
-    ngx_http_export_task_t  *task;
-
-    ctx = ngx_http_export_get_ctx(r);
-    if (ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (ctx->resolved || zone->thread_pool == NULL || zone->stores == NULL) {
-        return NGX_OK;
-    }
-
-    now = ngx_time();
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    task = run ? ngx_http_export_task_find(zone, run)
-               : ngx_http_export_task_find_id(zone, id);
-
-    if (task == NULL) {
-        look = 1;
-
-    } else if (task->unknown) {
-        look = (task->expires <= now || task->epoch != zone->sh->epoch);
-
-    } else if (!task->foreign && !ngx_http_export_finished(task->state)) {
-        /* this node builds it: the zone knows best */
-        look = 0;
-
-    } else if (archive && !ngx_http_export_finished(task->state)) {
-        look = 1;
-
-    } else {
-        look = (task->epoch != zone->sh->epoch);
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    if (!look) {
-        return NGX_OK;
-    }
+    ngx_http_export_cop_t  *cop;
 
     cop = ngx_http_export_cop(r, zone, run ? NGX_HTTP_EXPORT_COP_LOOKUP
                                            : NGX_HTTP_EXPORT_COP_LOOKUP_ID);
@@ -232,6 +241,46 @@ ngx_http_export_resolve(ngx_http_request_t *r, ngx_http_export_zone_t *zone,
     }
 
     return ngx_http_export_cop_post(r, cop);
+}
+
+
+/*
+ * ngx_http_export_stale() and ngx_http_export_look() for handlers that
+ * look at the zone afterwards: NGX_OK when the zone can answer, NGX_DONE
+ * when the request waits, NGX_BUSY, NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_export_resolve(ngx_http_request_t *r, ngx_http_export_zone_t *zone,
+    ngx_str_t *run, u_char *id, ngx_uint_t archive)
+{
+    ngx_uint_t               look;
+    ngx_http_export_ctx_t   *ctx;
+    ngx_http_export_task_t  *task;
+
+    ctx = ngx_http_export_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->resolved) {
+        return NGX_OK;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    task = run ? ngx_http_export_task_find(zone, run)
+               : ngx_http_export_task_find_id(zone, id);
+
+    look = ngx_http_export_stale(zone, task, archive);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (!look) {
+        return NGX_OK;
+    }
+
+    return ngx_http_export_look(r, zone, run, id);
 }
 
 
@@ -280,6 +329,22 @@ ngx_http_export_delete_request(ngx_http_request_t *r,
     cop->run = *run;
 
     return ngx_http_export_cop_post(r, cop);
+}
+
+
+/*
+ * Whether the request's look at the store failed (the store could not be
+ * read): a task the zone does not hold then gets 503, not 404.
+ */
+
+ngx_uint_t
+ngx_http_export_store_down(ngx_http_request_t *r)
+{
+    ngx_http_export_looked_t  *looked;
+
+    looked = ngx_http_export_looked(r);
+
+    return looked != NULL && looked->rc == NGX_ERROR;
 }
 
 
@@ -597,6 +662,7 @@ ngx_http_export_apply(ngx_http_export_zone_t *zone, ngx_str_t *store,
     ngx_pool_t *pool, ngx_log_t *log)
 {
     ngx_uint_t               found;
+    ngx_http_export_was_t    was;
     ngx_http_export_task_t  *old, *task;
 
     old = run ? ngx_http_export_task_find(zone, run)
@@ -649,19 +715,35 @@ ngx_http_export_apply(ngx_http_export_zone_t *zone, ngx_str_t *store,
         return old;
     }
 
-    task = ngx_http_export_task_of(zone, store, rec, pool, log);
-    if (task == NULL) {
-        return (old && !old->unknown) ? old : NULL;
-    }
+    /*
+     * The old copy goes first: making the new one may evict tasks, and
+     * the old copy among them.  What of it carries over is kept aside.
+     */
 
-    ngx_http_export_task_fill(zone, task, rec,
-                              (old && !old->unknown
-                               && ngx_memcmp(old->id, task->id, 16) == 0)
-                              ? old : NULL);
+    ngx_memzero(&was, sizeof(ngx_http_export_was_t));
+
+    if (old && !old->unknown && ngx_memcmp(old->id, rec->claim.id, 16) == 0)
+    {
+        was.found = 1;
+        was.progress = old->progress;
+        was.attempts = old->attempts;
+        was.state = old->state;
+        was.foreign = old->foreign;
+        was.beat_found = old->beat_found;
+        was.beat = old->beat;
+        was.beat_ms = old->beat_ms;
+    }
 
     if (old) {
         ngx_http_export_task_remove(zone, old);
     }
+
+    task = ngx_http_export_task_of(zone, store, rec, pool, log);
+    if (task == NULL) {
+        return NULL;
+    }
+
+    ngx_http_export_task_fill(zone, task, rec, &was);
 
     return task;
 }
@@ -780,12 +862,12 @@ ngx_http_export_task_of(ngx_http_export_zone_t *zone, ngx_str_t *store,
 }
 
 
-/* the fields of a task from its record; "old" is its former copy */
+/* the fields of a task from its record, and from its former copy */
 
 static void
 ngx_http_export_task_fill(ngx_http_export_zone_t *zone,
     ngx_http_export_task_t *task, ngx_http_export_record_t *rec,
-    ngx_http_export_task_t *old)
+    ngx_http_export_was_t *was)
 {
     size_t                      len;
     ngx_uint_t                  i, progress;
@@ -843,21 +925,21 @@ ngx_http_export_task_fill(ngx_http_export_zone_t *zone,
         task->beat = rec->beat_doc ? (uint64_t) rec->beat.beat : 0;
         task->beat_ms = ngx_current_msec;
 
-        if (old) {
+        if (was->found) {
             /* progress never goes down, and a takeover starts from 0 */
-            if (old->progress > progress) {
-                progress = old->progress;
+            if (was->progress > progress) {
+                progress = was->progress;
             }
 
-            if (old->attempts == task->attempts
-                && old->beat_found == task->beat_found
-                && old->beat == task->beat)
+            if (was->attempts == task->attempts
+                && was->beat_found == task->beat_found
+                && was->beat == task->beat)
             {
-                task->beat_ms = old->beat_ms;
+                task->beat_ms = was->beat_ms;
             }
 
-            if (old->state > task->state && !old->foreign) {
-                task->state = old->state;
+            if (was->state > task->state && !was->foreign) {
+                task->state = was->state;
             }
         }
 
@@ -911,7 +993,7 @@ ngx_http_export_task_fill(ngx_http_export_zone_t *zone,
     }
 
     task->state = NGX_HTTP_EXPORT_FAILED;
-    task->progress = old ? old->progress : 0;
+    task->progress = was->found ? was->progress : 0;
 
     if (m->has_ref) {
         ngx_memcpy(task->ref, m->ref, 16);
@@ -1067,13 +1149,10 @@ ngx_http_export_claim_of(ngx_http_export_claim_t *cl,
 void
 ngx_http_export_upkeep(ngx_http_export_zone_t *zone, ngx_log_t *log)
 {
-    ngx_str_t                 *store;
-    ngx_uint_t                 k;
     ngx_pool_t                *pool;
     ngx_queue_t               *q;
     ngx_thread_task_t         *tt;
     ngx_http_export_task_t    *task;
-    ngx_http_export_watch_t   *w;
     ngx_http_export_upkeep_t  *up;
 
     if (ngx_worker != 0 || zone->upkeeping || zone->thread_pool == NULL
@@ -1107,56 +1186,48 @@ ngx_http_export_upkeep(ngx_http_export_zone_t *zone, ngx_log_t *log)
         goto failed;
     }
 
-    store = zone->stores->elts;
-
     ngx_shmtx_lock(&zone->shpool->mutex);
 
+    /*
+     * This node's waiting exports first, the oldest first, then the
+     * unfinished exports of other nodes that the zone follows.
+     */
+
+    for (q = ngx_queue_head(&zone->sh->waiting);
+         q != ngx_queue_sentinel(&zone->sh->waiting);
+         q = ngx_queue_next(q))
+    {
+        task = ngx_queue_data(q, ngx_http_export_task_t, waiting);
+
+        if (ngx_http_export_watch(up, zone, task) != NGX_OK) {
+            break;
+        }
+    }
+
+    for (q = ngx_queue_head(&zone->sh->jobs);
+         q != ngx_queue_sentinel(&zone->sh->jobs);
+         q = ngx_queue_next(q))
+    {
+        task = ngx_queue_data(q, ngx_http_export_task_t, waiting);
+
+        if (task->state == NGX_HTTP_EXPORT_QUEUED
+            && ngx_http_export_watch(up, zone, task) != NGX_OK)
+        {
+            break;
+        }
+    }
+
     for (q = ngx_queue_head(&zone->sh->queue);
-         q != ngx_queue_sentinel(&zone->sh->queue)
-         && up->watches.nelts < NGX_HTTP_EXPORT_WATCH_MAX;
+         q != ngx_queue_sentinel(&zone->sh->queue);
          q = ngx_queue_next(q))
     {
         task = ngx_queue_data(q, ngx_http_export_task_t, queue);
 
-        if (task->unknown || ngx_http_export_finished(task->state)
-            || (!task->foreign
-                && task->state == NGX_HTTP_EXPORT_IN_PROGRESS))
+        if (task->foreign && !task->unknown
+            && !ngx_http_export_finished(task->state)
+            && ngx_http_export_watch(up, zone, task) != NGX_OK)
         {
-            continue;
-        }
-
-        w = ngx_array_push(&up->watches);
-        if (w == NULL) {
             break;
-        }
-
-        ngx_memzero(w, sizeof(ngx_http_export_watch_t));
-
-        w->run.data = ngx_pnalloc(pool, task->run_len);
-        if (w->run.data == NULL) {
-            up->watches.nelts--;
-            break;
-        }
-
-        ngx_memcpy(w->run.data, task->run, task->run_len);
-        w->run.len = task->run_len;
-        ngx_memcpy(w->id, task->id, 16);
-
-        w->own = !task->foreign;
-        w->attempt = w->own ? task->claimed : task->attempts;
-        w->progress = task->progress;
-        w->state = task->state;
-        w->beat = w->own ? ++task->beat : task->beat;
-        w->beat_found = task->beat_found;
-        w->beat_ms = task->beat_ms;
-
-        for (k = 0; k < zone->stores->nelts; k++) {
-            if (store[k].len == task->spec.store.len
-                && ngx_strncmp(store[k].data, task->spec.store.data,
-                               store[k].len) == 0)
-            {
-                w->store = k;
-            }
         }
     }
 
@@ -1179,6 +1250,60 @@ ngx_http_export_upkeep(ngx_http_export_zone_t *zone, ngx_log_t *log)
 failed:
 
     ngx_destroy_pool(pool);
+}
+
+
+/* a task for worker 0's look, under the zone's lock; NGX_DECLINED: full */
+
+static ngx_int_t
+ngx_http_export_watch(ngx_http_export_upkeep_t *up,
+    ngx_http_export_zone_t *zone, ngx_http_export_task_t *task)
+{
+    ngx_str_t                *store;
+    ngx_uint_t                k;
+    ngx_http_export_watch_t  *w;
+
+    if (up->watches.nelts == NGX_HTTP_EXPORT_WATCH_MAX) {
+        return NGX_DECLINED;
+    }
+
+    w = ngx_array_push(&up->watches);
+    if (w == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(w, sizeof(ngx_http_export_watch_t));
+
+    w->run.data = ngx_pnalloc(up->pool, task->run_len);
+    if (w->run.data == NULL) {
+        up->watches.nelts--;
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(w->run.data, task->run, task->run_len);
+    w->run.len = task->run_len;
+    ngx_memcpy(w->id, task->id, 16);
+
+    w->own = !task->foreign;
+    w->attempt = w->own ? task->claimed : task->attempts;
+    w->progress = task->progress;
+    w->state = task->state;
+    w->beat = w->own ? ++task->beat : task->beat;
+    w->beat_found = task->beat_found;
+    w->beat_ms = task->beat_ms;
+
+    store = zone->stores->elts;
+
+    for (k = 0; k < zone->stores->nelts; k++) {
+        if (store[k].len == task->spec.store.len
+            && ngx_strncmp(store[k].data, task->spec.store.data,
+                           store[k].len) == 0)
+        {
+            w->store = k;
+        }
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1564,6 +1689,7 @@ ngx_http_export_store_failed(ngx_http_export_zone_t *zone,
     f->meta.nwarnings = 0;
     f->meta.nkept = 0;
     f->meta.warnings = NULL;
+    f->meta.node = zone->node;
 
     tt->handler = ngx_http_export_fail_thread;
     tt->event.handler = ngx_http_export_fail_done;
@@ -1610,6 +1736,7 @@ ngx_http_export_fail_write(ngx_http_export_cstore_t *cs,
     ngx_http_export_record_t *rec, const char *msg, ngx_log_t *log)
 {
     u_char                   path[NGX_MAX_PATH], ref[16], *p;
+    u_char                   text[NGX_HTTP_EXPORT_UUID_LEN];
     exp_claim_t             *c;
     ngx_http_export_meta_t   m;
 
@@ -1641,6 +1768,7 @@ ngx_http_export_fail_write(ngx_http_export_cstore_t *cs,
     m.ttl = c->ttl;
     m.error.data = (u_char *) msg;
     m.error.len = ngx_strlen(msg);
+    m.node = cs->node;
 
     if (c->op) {
         m.op.data = (u_char *) c->op;
@@ -1651,8 +1779,12 @@ ngx_http_export_fail_write(ngx_http_export_cstore_t *cs,
         return NGX_ERROR;
     }
 
+    ngx_http_export_uuid_text(text, ref);
+
     ngx_log_error(NGX_LOG_ERR, log, 0,
-                  "export: run %*s failed: %s", c->run_len, c->run, msg);
+                  "export: run %*s failed: %s (referenceToken: %*s)",
+                  c->run_len, c->run, msg,
+                  (size_t) NGX_HTTP_EXPORT_UUID_LEN, text);
 
     return NGX_OK;
 }
@@ -1672,6 +1804,7 @@ ngx_http_export_recover_claim(ngx_http_export_zone_t *zone,
     size_t                     len;
     ngx_str_t                  run;
     ngx_pool_t                *pool;
+    ngx_http_export_was_t      was;
     ngx_http_export_task_t    *task;
     ngx_http_export_cstore_t   cs;
     ngx_http_export_record_t   rec;
@@ -1730,7 +1863,8 @@ ngx_http_export_recover_claim(ngx_http_export_zone_t *zone,
            ? NULL : ngx_http_export_task_of(zone, store, &rec, pool, log);
 
     if (task) {
-        ngx_http_export_task_fill(zone, task, &rec, NULL);
+        ngx_memzero(&was, sizeof(ngx_http_export_was_t));
+        ngx_http_export_task_fill(zone, task, &rec, &was);
 
         task->foreign = 0;
         task->claimed = (ngx_uint_t) rec.claim.attempt;

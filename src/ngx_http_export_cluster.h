@@ -32,6 +32,10 @@ typedef struct {
 
 void ngx_http_export_cstore(ngx_http_export_cstore_t *cs,
     ngx_http_export_zone_t *zone, ngx_str_t *store);
+ngx_uint_t ngx_http_export_stale(ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task, ngx_uint_t archive);
+ngx_int_t ngx_http_export_look(ngx_http_request_t *r,
+    ngx_http_export_zone_t *zone, ngx_str_t *run, u_char *id);
 ngx_int_t ngx_http_export_resolve(ngx_http_request_t *r,
     ngx_http_export_zone_t *zone, ngx_str_t *run, u_char *id,
     ngx_uint_t archive);
@@ -41,6 +45,7 @@ ngx_int_t ngx_http_export_claim_request(ngx_http_request_t *r,
 ngx_int_t ngx_http_export_delete_request(ngx_http_request_t *r,
     ngx_http_export_zone_t *zone, ngx_str_t *run);
 ngx_http_export_looked_t *ngx_http_export_looked(ngx_http_request_t *r);
+ngx_uint_t ngx_http_export_store_down(ngx_http_request_t *r);
 ngx_http_export_task_t *ngx_http_export_apply(ngx_http_export_zone_t *zone,
     ngx_str_t *store, ngx_str_t *run, u_char *id,
     ngx_http_export_record_t *rec, ngx_pool_t *pool, ngx_log_t *log);

@@ -473,14 +473,17 @@ ngx_http_export_start(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "export: the queue of export_store_thread_pool is full");
+
     (void) ngx_atomic_fetch_add(&zone->sh->stats.rejected_503, 1);
 
     st->status = NGX_HTTP_SERVICE_UNAVAILABLE;
     st->retry_after = 5;
-    st->message = "the export thread pool's queue is full";
+    st->message = "the export store's thread pool queue is full";
     st->remediation = "Retry after the time in Retry-After; if this "
-                      "lasts, the operator should raise the thread "
-                      "pool's max_queue.";
+                      "lasts, the operator should raise the max_queue of "
+                      "the pool that export_store_thread_pool names.";
     return NGX_OK;
 
 done:
@@ -622,7 +625,10 @@ ngx_http_export_started(ngx_http_request_t *r,
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     if (task == NULL) {
-        /* its claim stays in the store, and another node may build it */
+        /* the claim leaves the store again */
+        ngx_http_export_store_forget(zone, &elcf->store, &st->run,
+                                     ctx->new_id);
+
         (void) ngx_atomic_fetch_add(&zone->sh->stats.rejected_503, 1);
 
         st->status = NGX_HTTP_SERVICE_UNAVAILABLE;
@@ -708,22 +714,33 @@ ngx_http_export_get(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
         }
     }
 
-    /* a task the zone does not know may be in the store */
-
-    switch (ngx_http_export_resolve(r, zone, &ctx->run, NULL, 0)) {
-    case NGX_OK:
-        break;
-    case NGX_DONE:
-        return NGX_DONE;
-    default:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* one look at the task serves both the wait decision and the answer */
+    /*
+     * One look at the task serves the store decision, the wait decision
+     * and the answer.  A task the zone does not know may be in the
+     * store: the request then waits for a look there, and runs again.
+     */
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    task = ngx_http_export_task_lookup(zone, &ctx->run);
+    task = ngx_http_export_task_find(zone, &ctx->run);
+
+    if (!ctx->resolved && ngx_http_export_stale(zone, task, 0)) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        switch (ngx_http_export_look(r, zone, &ctx->run, NULL)) {
+        case NGX_DONE:
+            return NGX_DONE;
+        case NGX_BUSY:
+            return ngx_http_export_store_busy(r);
+        default:
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (task && (task->unknown || ngx_http_export_expired(task, ngx_time())))
+    {
+        task = NULL;
+    }
 
     if (task) {
         ngx_http_export_task_snapshot(task, &snap, r->pool, 0);
@@ -735,6 +752,10 @@ ngx_http_export_get(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     if (task == NULL) {
+        if (ngx_http_export_store_down(r)) {
+            return ngx_http_export_store_unavailable(r, "read");
+        }
+
         return ngx_http_export_not_found(r);
     }
 
@@ -751,7 +772,6 @@ ngx_http_export_delete(ngx_http_request_t *r,
     ngx_http_export_loc_conf_t *elcf, ngx_http_export_ctx_t *ctx)
 {
     ngx_int_t                  rc;
-    ngx_str_t                  msg;
     ngx_http_export_zone_t    *zone;
     ngx_http_export_looked_t  *looked;
 
@@ -776,11 +796,7 @@ ngx_http_export_delete(ngx_http_request_t *r,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_str_set(&msg, "the export thread pool's queue is full");
-
-        return ngx_http_export_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                   "EXPORT_CAPACITY", &msg,
-                   "Retry after the time in Retry-After.", NULL, 0, 5);
+        return ngx_http_export_store_busy(r);
     }
 
     if (looked->rc == NGX_DECLINED) {
@@ -789,16 +805,11 @@ ngx_http_export_delete(ngx_http_request_t *r,
 
     if (looked->rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, looked->err,
-                      "export: run %V: the export store cannot be written",
-                      &ctx->run);
+                      "export: run %V: the export store of zone \"%V\" "
+                      "cannot be written", &ctx->run,
+                      &zone->shm_zone->shm.name);
 
-        ngx_str_set(&msg, "the export store cannot be written");
-
-        return ngx_http_export_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                   "EXPORT_STORE_UNAVAILABLE", &msg,
-                   "Retry after the time in Retry-After; if this lasts, "
-                   "the operator should check the export store.",
-                   NULL, 0, 5);
+        return ngx_http_export_store_unavailable(r, "written");
     }
 
     if (looked->found == NGX_HTTP_EXPORT_REC_UNFINISHED
@@ -985,6 +996,50 @@ ngx_http_export_internal(ngx_http_request_t *r, const char *cause)
                "EXPORT_INTERNAL", &msg,
                "Retry later; if it fails again, give the referenceToken "
                "to the operator.", NULL, 0, 0);
+}
+
+
+/* 503: the store pool's queue is full */
+
+ngx_int_t
+ngx_http_export_store_busy(ngx_http_request_t *r)
+{
+    ngx_str_t  msg;
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "export: the queue of export_store_thread_pool is full");
+
+    ngx_str_set(&msg, "the export store's thread pool queue is full");
+
+    return ngx_http_export_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+               "EXPORT_CAPACITY", &msg,
+               "Retry after the time in Retry-After; if this lasts, the "
+               "operator should raise the max_queue of the pool that "
+               "export_store_thread_pool names.", NULL, 0, 5);
+}
+
+
+/* 503: the store cannot be read or written ("how") */
+
+ngx_int_t
+ngx_http_export_store_unavailable(ngx_http_request_t *r, const char *how)
+{
+    ngx_str_t  msg;
+
+    msg.data = ngx_pnalloc(r->pool, sizeof("the export store cannot be ")
+                                    + ngx_strlen(how));
+    if (msg.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    msg.len = ngx_sprintf(msg.data, "the export store cannot be %s", how)
+              - msg.data;
+
+    return ngx_http_export_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+               "EXPORT_STORE_UNAVAILABLE", &msg,
+               "Retry after the time in Retry-After; if this lasts, "
+               "the operator should check the export store.",
+               NULL, 0, 5);
 }
 
 

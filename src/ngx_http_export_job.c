@@ -1948,6 +1948,7 @@ ngx_http_export_job_meta(ngx_http_export_job_t *job, ngx_uint_t state,
     m.nwarnings = job->nwarnings;
     m.nkept = ngx_min(job->nwarnings, NGX_HTTP_EXPORT_WARNINGS_MAX);
     m.warnings = job->warnings;
+    m.node = job->cs.node;
 
     if (m.warnings == NULL) {
         m.nkept = 0;

@@ -451,6 +451,8 @@ ngx_http_export_download(ngx_http_request_t *r)
         break;
     case NGX_DONE:
         return NGX_DONE;
+    case NGX_BUSY:
+        return ngx_http_export_store_busy(r);
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -473,6 +475,10 @@ ngx_http_export_download(ngx_http_request_t *r)
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     if (!found) {
+        if (ngx_http_export_store_down(r)) {
+            return ngx_http_export_store_unavailable(r, "read");
+        }
+
         return ngx_http_export_file_error(r, NGX_HTTP_NOT_FOUND,
                    "EXPORT_TASK_NOT_FOUND",
                    "the export this link points to no longer exists",
@@ -504,6 +510,10 @@ ngx_http_export_download(ngx_http_request_t *r)
                    "the download link has expired",
                    "Links are short-lived: get a new one from the "
                    "export's status and use it at once.");
+    }
+
+    if (task == NULL && ngx_http_export_store_down(r)) {
+        return ngx_http_export_store_unavailable(r, "read");
     }
 
     if (task == NULL || snap.state != NGX_HTTP_EXPORT_COMPLETED
@@ -566,6 +576,8 @@ ngx_http_export_data(ngx_http_request_t *r)
         break;
     case NGX_DONE:
         return NGX_DONE;
+    case NGX_BUSY:
+        return ngx_http_export_store_busy(r);
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -580,6 +592,10 @@ ngx_http_export_data(ngx_http_request_t *r)
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (task == NULL && ngx_http_export_store_down(r)) {
+        return ngx_http_export_store_unavailable(r, "read");
+    }
 
     if (task == NULL || snap.state != NGX_HTTP_EXPORT_COMPLETED) {
         return ngx_http_export_file_error(r, NGX_HTTP_NOT_FOUND,

@@ -168,6 +168,11 @@ ngx_http_export_meta_write(ngx_http_export_meta_t *m, ngx_log_t *log)
     ngx_http_export_meta_key(g, "keyed");
     yajl_gen_bool(g, m->keyed ? 1 : 0);
 
+    if (m->node.len) {
+        ngx_http_export_meta_key(g, "node");
+        yajl_gen_string(g, m->node.data, m->node.len);
+    }
+
     ngx_http_export_meta_key(g, "serial");
     yajl_gen_integer(g, (long long) m->serial);
 
@@ -758,6 +763,10 @@ ngx_http_export_meta_load(ngx_http_export_zone_t *zone, ngx_str_t *store,
     ngx_http_export_task_t      *task, *old;
     ngx_http_export_warning_t   *warn;
 
+    u_char                       rbuf[EXP_RUN_MAX], id[16];
+    size_t                       rlen;
+    ngx_http_export_cstore_t     cs;
+
     static u_char  stopped[] = "nginx was stopped while the export was "
                                "being generated; start the export again";
 
@@ -784,6 +793,11 @@ ngx_http_export_meta_load(ngx_http_export_zone_t *zone, ngx_str_t *store,
 
     run.data = (u_char *) m.run;
     run.len = m.run_len;
+
+    /* for the removal of an expired export, after the document is freed */
+    rlen = m.run_len;
+    ngx_memcpy(rbuf, m.run, rlen);
+    ngx_memcpy(id, m.id, 16);
 
     state.data = (u_char *) m.state;
     state.len = ngx_strlen(state.data);
@@ -838,6 +852,20 @@ ngx_http_export_meta_load(ngx_http_export_zone_t *zone, ngx_str_t *store,
             yajl_tree_free(root);
             goto expired;
         }
+    }
+
+    /*
+     * An export that another node finished is not taken into this zone
+     * at start: a request for it finds it in the store.  Those of this
+     * node, and those written before nodes were named, are.
+     */
+
+    if (m.node && (ngx_strlen(m.node) != zone->node.len
+                   || ngx_strncmp(m.node, zone->node.data, zone->node.len)
+                      != 0))
+    {
+        yajl_tree_free(root);
+        return NGX_DECLINED;
     }
 
     /* one task per run: the newest metadata wins */
@@ -967,10 +995,15 @@ ngx_http_export_meta_load(ngx_http_export_zone_t *zone, ngx_str_t *store,
 
 expired:
 
-    (void) ngx_http_export_meta_unlink(dfd, name, log);
+    /* its claim and id file go with it, if the claim still names it */
 
-    p = zip + store->len + 1;
-    (void) ngx_http_export_meta_unlink(dfd, (char *) p, log);
+    run.data = rbuf;
+    run.len = rlen;
+
+    ngx_http_export_cstore(&cs, zone, store);
+    cs.log = log;
+
+    (void) ngx_http_export_claim_expire(&cs, &run, id);
 
     return NGX_DECLINED;
 

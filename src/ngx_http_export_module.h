@@ -154,8 +154,11 @@ struct ngx_http_export_task_s {
     ngx_uint_t                  running;      /* a job holds the task */
     time_t                      expires;
     ngx_atomic_t                progress;     /* 0 .. PROGRESS_MAX */
-    ngx_uint_t                  style;        /* that started it */
-    ngx_uint_t                  cancelled;
+    uint32_t                    style;        /* that started it */
+    uint8_t                     cancelled;
+    uint8_t                     foreign;      /* see below */
+    uint8_t                     unknown;
+    ngx_uint_t                  epoch;        /* the zone's at its look */
     uint64_t                    serial;       /* its number in the zone */
     ngx_uint_t                  nreports;
 
@@ -195,11 +198,10 @@ struct ngx_http_export_task_s {
      * "foreign" when it is what the store said of a task that this node
      * does not build, and "unknown" when the store had no export of the
      * run (a short-lived entry, so that lookups of absent runs do not
-     * reach the store each time).
+     * reach the store each time); "epoch" is the zone's when the store
+     * was read for it.  These three are read by every status GET, so
+     * they are in its 4 cache lines, above.
      */
-    ngx_uint_t                  foreign;
-    ngx_uint_t                  unknown;
-    ngx_uint_t                  epoch;        /* the zone's at its look */
     ngx_uint_t                  claimed;      /* attempt the claim names */
     ngx_uint_t                  indexed;      /* export-<id>.task exists */
     uint64_t                    beat;         /* heartbeat seen or sent */
@@ -467,6 +469,7 @@ typedef struct {
     ngx_uint_t                  nwarnings;
     ngx_uint_t                  nkept;
     ngx_http_export_warning_t  *warnings;
+    ngx_str_t                   node;         /* that wrote it */
 } ngx_http_export_meta_t;
 
 void ngx_http_export_meta_path(u_char *dst, u_char *zip, size_t len);
@@ -595,6 +598,9 @@ ngx_int_t ngx_http_export_add_header(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
 ngx_int_t ngx_http_export_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_export_internal(ngx_http_request_t *r, const char *cause);
+ngx_int_t ngx_http_export_store_busy(ngx_http_request_t *r);
+ngx_int_t ngx_http_export_store_unavailable(ngx_http_request_t *r,
+    const char *how);
 ngx_int_t ngx_http_export_internal_error(ngx_http_request_t *r,
     ngx_int_t rc);
 ngx_int_t ngx_http_export_serve_file(ngx_http_request_t *r,

@@ -335,6 +335,8 @@ ngx_http_export_task_by_job(ngx_http_request_t *r, ngx_str_t *job,
         break;
     case NGX_DONE:
         return NGX_DONE;
+    case NGX_BUSY:
+        return ngx_http_export_store_busy(r);
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

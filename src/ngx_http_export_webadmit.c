@@ -188,6 +188,8 @@ ngx_http_export_webadmit_file(ngx_http_request_t *r,
         break;
     case NGX_DONE:
         return NGX_DONE;
+    case NGX_BUSY:
+        return ngx_http_export_store_busy(r);
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

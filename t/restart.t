@@ -223,6 +223,25 @@ $t = wait_status($e, 180);
 is($t->{status}, 'COMPLETED', 'E is finished after the start');
 is($t->{id}, $te->{id}, 'as the same task');
 
+# --- an export whose time ends while nginx is stopped is gone after the
+# start, claim and all: it is not built again
+
+stop_nginx();
+$n = start_nginx(%o, keep => 1, api => $o{api} . ' export_ttl 2s;');
+my $f = run_id(5, 6);
+make_run($root, $f, { 'a.json' => '[{"k": 1}]' });
+http_req('POST', api($f));
+is(wait_status($f)->{status}, 'COMPLETED', 'F completes, with a TTL of 2 s');
+ok(-e "$root/store/export-$f.claim", 'F has its claim');
+stop_nginx();
+sleep 2.5;
+$n = start_nginx(%o, keep => 1, api => $o{api} . ' export_ttl 2s;');
+is(http_req('GET', api($f))->{status}, 404, 'F is gone after the start');
+is_deeply([glob("$root/store/*$f*")], [],
+          'and none of its files is left, its claim neither');
+sleep 1;
+is(http_req('GET', api($f))->{status}, 404, 'and it is not built again');
+
 stop_nginx();
 done_testing();
 
