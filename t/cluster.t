@@ -138,14 +138,16 @@ unlike(node_log($B), qr/task \Q$t2->{id}\E of run \S+: attempt \d+ started/,
 
 # --- three POSTs at once on three nodes: one task, one archive
 
+# (a report that takes a second or two to build: a run whose export has
+# finished gets a new one, so the three must overlap its build)
 my $r3 = run_id(3, 1);
-make_run($dir, $r3, $small);
+make_run($dir, $r3, { 'big.ndjson' => noise(40000, 3) });
 my @three = simultaneous('POST', api($r3), $A, $B, $C);
 is_deeply([map { $_->{status} } @three], [202, 202, 202],
           'three POSTs at once, each 202');
 my %ids = map { (json_at($_) || {})->{id} // 'none' => 1 } @three;
 is(scalar keys %ids, 1, 'one task id for all three');
-$t = wait_at($B, api($r3));
+$t = wait_at($B, api($r3), 120);
 is($t->{status}, 'COMPLETED', 'it completes');
 is(zips_of($r3), 1, 'one archive in the store');
 my $built = grep { node_log($_) =~ /of run \Q$r3\E: attempt 1 started/ }
@@ -202,6 +204,52 @@ for (1 .. 40) {
 is_deeply(\@tmp, [], 'no temporary file is left once A is back');
 is(json_at(node_req($A, 'GET', api($r4)))->{status}, 'COMPLETED',
    'A answers COMPLETED for it');
+
+# --- A is only slow (stopped, then continued): another node takes the
+# build over, and A, at its next look at the claim, stops and leaves
+# the new archive alone
+
+my $r5 = run_id(5, 1);
+make_run($dir, $r5, { 'big.ndjson' => noise(150000, 5) });
+my $t5 = json_at(node_req($A, 'POST', api($r5)));
+for (1 .. 400) {
+    $t = json_at(node_req($A, 'GET', api($r5)));
+    last if $t->{status} eq 'IN_PROGRESS' && $t->{progress} > 0;
+    sleep 0.05;
+}
+is(json_at(node_req($B, 'GET', api($r5)))->{id}, $t5->{id}, 'B follows it');
+my @a_pids = ClusterTest::node_pids($A);
+kill 'STOP', @a_pids;
+my $taken;
+for (1 .. 300) {
+    $taken = slurp("$dir/store/export-$r5.claim") =~ /"attempt":2/;
+    last if $taken;
+    sleep 0.1;
+}
+ok($taken, 'while A is stopped, another node claims attempt 2');
+kill 'CONT', @a_pids;
+for (1 .. 100) {
+    last if node_log($A) =~ /task \Q$t5->{id}\E of run \Q$r5\E: another node took the build over; attempt 1 stops here/;
+    sleep 0.1;
+}
+like(node_log($A), qr/task \Q$t5->{id}\E of run \Q$r5\E: another node took the build over; attempt 1 stops here/,
+     'A, continued, finds the claim taken and stops');
+$t = wait_at($A, api($r5), 180);
+is($t->{status}, 'COMPLETED', 'the export completes');
+is($t->{id}, $t5->{id}, 'as the same task');
+is(zips_of($r5), 1, 'one archive');
+$res = node_req($A, 'GET', $t->{downloadUrl});
+open $fh, '>:raw', "$dir/r5.zip" or die $!;
+print $fh $res->{content};
+close $fh;
+check_zip("$dir/r5.zip", 'the archive of the node that took over');
+is(status_of($A)->{store}{lostClaims}, 1, "A's status page counts the lost claim");
+for (1 .. 40) {
+    last unless glob("$dir/store/.export-$t5->{id}.1.*");
+    sleep 0.1;
+}
+is_deeply([glob("$dir/store/.export-$t5->{id}.1.*")], [],
+          "A's temporary archive is gone");
 
 # --- DELETE on C cancels the build that A runs
 
@@ -263,6 +311,25 @@ is_deeply([glob("$dir/store/*$r7*")], [], 'and its files are gone');
 for my $n ($A, $B, $C) {
     unlike(node_log($n), qr/\[(crit|alert|emerg)\]/, "no alert on $n->{name}");
 }
+
+# --- metadata cut short: logged by name, the export is not lost
+
+my $meta1 = "$dir/store/export-$r1-$t1->{id}.json";
+my $saved = slurp($meta1);
+open $fh, '>', $meta1 or die $!;
+print $fh substr($saved, 0, 40);
+close $fh;
+my $E = start_node(name => 'node-e', port => $port{d});
+$t = json_at(node_req($E, 'GET', api($r1)));
+is($t->{id}, $t1->{id}, 'a node that reads cut metadata still knows the task');
+isnt($t->{status}, 'COMPLETED', 'but not as COMPLETED');
+like(node_log($E), qr/run \Q$r1\E: metadata ".*\Q$t1->{id}\E\.json" in the export store cannot be read/,
+     'the log names the file');
+ok(-e "$dir/store/export-$r1-$t1->{id}.zip", 'its archive is not deleted');
+open $fh, '>', $meta1 or die $!;
+print $fh $saved;
+close $fh;
+stop_node('node-e');
 
 # --- a claim that is garbage
 

@@ -155,6 +155,14 @@ sub workers_of {
 }
 
 
+# the master and workers of a node
+sub node_pids {
+    my ($node) = @_;
+    my $pid = master_pid($node->{root});
+    return ($pid, workers_of($pid));
+}
+
+
 # the whole node at once, master and workers, as a machine that dies
 sub kill_node {
     my ($node) = @_;
