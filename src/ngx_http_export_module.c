@@ -53,6 +53,7 @@ static char *ngx_http_export_status(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_export_link_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_export_level(ngx_conf_t *cf, void *post, void *data);
+static char *ngx_http_export_lease(ngx_conf_t *cf, void *post, void *data);
 static char *ngx_http_export_disable_symlinks(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 
@@ -63,6 +64,8 @@ static void ngx_http_export_housekeeping(ngx_event_t *ev);
 
 static ngx_conf_post_handler_pt  ngx_http_export_level_p =
     ngx_http_export_level;
+static ngx_conf_post_handler_pt  ngx_http_export_lease_p =
+    ngx_http_export_lease;
 
 
 /* in the order of ngx_http_export_style_e */
@@ -96,7 +99,7 @@ static ngx_command_t  ngx_http_export_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_export_main_conf_t, lease),
-      NULL },
+      &ngx_http_export_lease_p },
 
     { ngx_string("export_store_thread_pool"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -1224,6 +1227,21 @@ failed:
 }
 
 
+/* a lease of a few heartbeats at least */
+
+static char *
+ngx_http_export_lease(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_msec_t  *lease = data;
+
+    if (*lease < 3000) {
+        return "must be at least 3s: a heartbeat comes every second";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 static char *
 ngx_http_export_level(ngx_conf_t *cf, void *post, void *data)
 {
@@ -1347,12 +1365,6 @@ ngx_http_export_cluster_conf(ngx_conf_t *cf)
         emcf->lease = 10000;
     }
 
-    if (emcf->lease < 3000) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"export_lease\" must be at least 3s: a "
-                           "heartbeat comes every second");
-        return NGX_ERROR;
-    }
 
     if (emcf->node.data == NULL) {
         emcf->node = cf->cycle->hostname;

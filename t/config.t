@@ -662,3 +662,72 @@ location /e {
 --- must_die
 --- error_log
 "export_disable_symlinks" directive is duplicate
+
+
+
+=== TEST 48: export_node, export_lease and export_store_thread_pool that are right
+--- main_config
+thread_pool exports threads=1;
+thread_pool store threads=2;
+--- http_config
+export_zone exports:1m;
+export_node node-a.example_1;
+export_lease 15s;
+export_store_thread_pool store;
+--- config
+location ~ ^/e/(?<run_id>[^/]+)$ {
+    export_api zone=exports;
+    export_run_id $run_id;
+    export_source $TEST_NGINX_HTML_DIR/runs/$run_id;
+    export_store $TEST_NGINX_HTML_DIR/store;
+    export_thread_pool exports;
+}
+location = /status {
+    export_status;
+}
+--- request
+GET /status
+--- error_code: 200
+--- response_body_like: "node":"node-a\.example_1"
+--- no_error_log
+[emerg]
+
+
+
+=== TEST 49: export_node with a character a file name must not have
+--- http_config
+export_zone exports:1m;
+export_node node/a;
+--- config
+--- must_die
+--- error_log
+invalid node name "node/a": 1 to 64 letters, digits, ".", "-" or "_"
+
+
+
+=== TEST 50: export_lease below 3 seconds
+--- http_config
+export_zone exports:1m;
+export_lease 2s;
+--- config
+--- must_die
+--- error_log
+"export_lease" directive must be at least 3s: a heartbeat comes every second
+
+
+
+=== TEST 51: export_store_thread_pool naming a pool that is not defined
+--- http_config
+export_zone exports:1m;
+export_store_thread_pool nopool;
+--- config
+location ~ ^/e/(?<run_id>[^/]+)$ {
+    export_api zone=exports;
+    export_run_id $run_id;
+    export_source $TEST_NGINX_HTML_DIR/runs/$run_id;
+    export_store $TEST_NGINX_HTML_DIR/store;
+    export_thread_pool exports;
+}
+--- must_die
+--- error_log
+unknown thread pool "nopool"

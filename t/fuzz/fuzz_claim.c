@@ -35,7 +35,7 @@ fz_name(const char *p, size_t len, size_t max, int dots)
     size_t         i;
     unsigned char  c;
 
-    if (p == NULL || len == 0 || len > max || strlen(p) != len) {
+    if (p == NULL || len == 0 || len > max || strnlen(p, len) != len) {
         abort();
     }
 
@@ -71,6 +71,12 @@ fz_claim(const char *text, size_t size)
 
     fz_name((const char *) c.run, c.run_len, EXP_RUN_MAX, 0);
     fz_name(c.node, c.node_len, EXP_NODE_MAX, 1);
+
+    if (strlen((const char *) c.run) != c.run_len
+        || strlen(c.node) != c.node_len)
+    {
+        abort();
+    }
 
     v = yajl_tree_get(root, k_id, yajl_t_string);
 
