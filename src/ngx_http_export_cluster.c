@@ -945,6 +945,8 @@ ngx_http_export_task_fill(ngx_http_export_zone_t *zone,
 
         task->progress = progress;
 
+        ngx_http_export_task_follow(zone, task);
+
         return;
     }
 
@@ -1217,16 +1219,13 @@ ngx_http_export_upkeep(ngx_http_export_zone_t *zone, ngx_log_t *log)
         }
     }
 
-    for (q = ngx_queue_head(&zone->sh->queue);
-         q != ngx_queue_sentinel(&zone->sh->queue);
+    for (q = ngx_queue_head(&zone->sh->follow);
+         q != ngx_queue_sentinel(&zone->sh->follow);
          q = ngx_queue_next(q))
     {
-        task = ngx_queue_data(q, ngx_http_export_task_t, queue);
+        task = ngx_queue_data(q, ngx_http_export_task_t, waiting);
 
-        if (task->foreign && !task->unknown
-            && !ngx_http_export_finished(task->state)
-            && ngx_http_export_watch(up, zone, task) != NGX_OK)
-        {
+        if (ngx_http_export_watch(up, zone, task) != NGX_OK) {
             break;
         }
     }
@@ -1471,6 +1470,7 @@ ngx_http_export_upkeep_done(ngx_event_t *ev)
 
                 task->foreign = 1;
                 task->epoch = zone->sh->epoch - 1;
+                ngx_http_export_task_follow(zone, task);
             }
 
             continue;
@@ -1495,6 +1495,7 @@ ngx_http_export_upkeep_done(ngx_event_t *ev)
 
         /* taken over: this node builds it, from the start */
 
+        ngx_http_export_task_unfollow(zone, task);
         task->foreign = 0;
         task->node_len = zone->node.len;
         ngx_memcpy(task->node, zone->node.data, zone->node.len);
@@ -1866,6 +1867,7 @@ ngx_http_export_recover_claim(ngx_http_export_zone_t *zone,
         ngx_memzero(&was, sizeof(ngx_http_export_was_t));
         ngx_http_export_task_fill(zone, task, &rec, &was);
 
+        ngx_http_export_task_unfollow(zone, task);
         task->foreign = 0;
         task->claimed = (ngx_uint_t) rec.claim.attempt;
         task->attempts = task->claimed;

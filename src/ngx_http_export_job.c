@@ -1697,6 +1697,7 @@ ngx_http_export_let_go(ngx_http_export_job_t *job)
         zone->sh->stats.lost++;
         task->foreign = 1;
         task->epoch = zone->sh->epoch - 1;
+        ngx_http_export_task_follow(zone, task);
 
     } else {
         task->state = NGX_HTTP_EXPORT_NOT_STARTED;

@@ -203,6 +203,7 @@ struct ngx_http_export_task_s {
      * they are in its 4 cache lines, above.
      */
     ngx_uint_t                  claimed;      /* attempt the claim names */
+    ngx_uint_t                  followed;     /* in sh->follow */
     ngx_uint_t                  indexed;      /* export-<id>.task exists */
     uint64_t                    beat;         /* heartbeat seen or sent */
     ngx_uint_t                  beat_found;
@@ -214,7 +215,8 @@ struct ngx_http_export_task_s {
      * How to generate it, so that any worker can start a task that
      * waits NOT_STARTED: strings follow the task in the same block.
      */
-    ngx_queue_t                 waiting;      /* sh->waiting or sh->jobs */
+    ngx_queue_t                 waiting;      /* sh->waiting, sh->jobs or
+                                                 sh->follow */
     ngx_http_export_spec_t      spec;
 };
 
@@ -255,6 +257,9 @@ typedef struct {
     ngx_queue_t                 queue;
     ngx_queue_t                 waiting;      /* NOT_STARTED, oldest first */
     ngx_queue_t                 jobs;         /* tasks a job holds */
+    ngx_queue_t                 follow;       /* other nodes' unfinished
+                                                 builds that worker 0
+                                                 follows */
 
     ngx_atomic_t                version;      /* bumped on state changes */
     uint64_t                    serial;       /* the last task's */
@@ -437,6 +442,10 @@ void ngx_http_export_task_remove(ngx_http_export_zone_t *zone,
     ngx_http_export_task_t *task);
 void ngx_http_export_task_path(ngx_http_export_task_t *task,
     ngx_array_t *paths);
+void ngx_http_export_task_follow(ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task);
+void ngx_http_export_task_unfollow(ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task);
 void ngx_http_export_task_snapshot(ngx_http_export_task_t *task,
     ngx_http_export_snapshot_t *snap, ngx_pool_t *pool, ngx_uint_t what);
 void ngx_http_export_expire(ngx_http_export_zone_t *zone, ngx_uint_t all,

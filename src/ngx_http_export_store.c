@@ -164,6 +164,7 @@ ngx_http_export_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_queue_init(&zone->sh->queue);
     ngx_queue_init(&zone->sh->waiting);
     ngx_queue_init(&zone->sh->jobs);
+    ngx_queue_init(&zone->sh->follow);
 
     zone->sh->version = 0;
     zone->sh->count = 0;
@@ -427,6 +428,8 @@ ngx_http_export_task_remove(ngx_http_export_zone_t *zone,
     /* a cancelled export gives its quota slots back at once */
     ngx_http_export_quota_release(task->quota);
 
+    ngx_http_export_task_unfollow(zone, task);
+
     /* only this node's waiting tasks are in the queue of those waiting */
 
     if (task->state == NGX_HTTP_EXPORT_NOT_STARTED && !task->running
@@ -588,6 +591,33 @@ ngx_http_export_expire(ngx_http_export_zone_t *zone, ngx_uint_t evict,
         if (evict) {
             return;
         }
+    }
+}
+
+
+/*
+ * Another node's unfinished build that worker 0 looks at each second:
+ * a queue of its own, so that the look never walks the whole zone.
+ */
+
+void
+ngx_http_export_task_follow(ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task)
+{
+    if (!task->followed) {
+        ngx_queue_insert_tail(&zone->sh->follow, &task->waiting);
+        task->followed = 1;
+    }
+}
+
+
+void
+ngx_http_export_task_unfollow(ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task)
+{
+    if (task->followed) {
+        ngx_queue_remove(&task->waiting);
+        task->followed = 0;
     }
 }
 
