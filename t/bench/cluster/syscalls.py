@@ -4,7 +4,7 @@ store, from a trace of
 
     strace -f -y -ttt -e trace=openat,read,write,close,... -p PID ...
 
-  syscalls.py STORE TRACE [WINDOW]
+  syscalls.py STORE TRACE [WINDOW [SKIP]]
 
 WINDOW: a file "T0 T1" (seconds since the epoch): only the calls that
 began in that window count.  Prints one JSON object: "seconds", the
@@ -75,6 +75,7 @@ def main():
     if len(sys.argv) > 3:
         with open(sys.argv[3]) as f:
             t0, t1 = (float(x) for x in f.read().split())
+    skip = sys.argv[4] if len(sys.argv) > 4 else None
     kinds = {}
     pending = {}     # pid -> (name, args) of an unfinished call
     part_of = {}     # .part path -> kind it was renamed into
@@ -118,10 +119,8 @@ def main():
     for name, args, ret, rest in events:
         if name == "rename":
             p = re.findall(r'"(/[^"]*)"', args)
-            if len(p) == 2:
-                k = kind_of(p[1], store)
-                if k:
-                    part_of[p[0]] = "beat" if k == "beat" else k
+            if len(p) == 2 and kind_of(p[1], store):
+                part_of[p[0]] = p[1]
 
     for name, args, ret, rest in events:
         ps = [p for p in paths(args) if p.startswith(store + "/")]
@@ -133,9 +132,11 @@ def main():
         p = ps[0]
         if name == "rename" and len(ps) == 2:
             p = ps[1]
+        # a temporary file is of the kind of what it was renamed into
+        p = part_of.get(p, p)
+        if skip and skip in p:
+            continue
         k = kind_of(p, store)
-        if k == "part":
-            k = part_of.get(p, "part")
         add(k, name, ret)
         if name == "rename" and ret == 0:
             kinds[k]["renames"] += 1
