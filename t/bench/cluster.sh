@@ -447,21 +447,23 @@ errors() {
 # B_ERR (socket errors and non-2xx answers)
 ab() {
     local tag=$1 i r side rps_a= rps_b= p99_a= p99_b= p50_a= p50_b=
-    local loop_a= loop_b= other= err_a=0 err_b=0
+    local loop_a= loop_b= other= err_a=0 err_b=0 pair= ra rb
     for i in $(seq "$rounds"); do
         for side in $( ((i % 2)) && echo "A B" || echo "B A"); do
             if [ -n "${PRE:-}" ]; then $PRE; fi
             sleep 1
             if [ $side = A ]; then
                 r=$(wrk_run "$tag-A-$i" "${A_NODE:-a}" "${A_ARGS[@]}")
-                rps_a+=" $(field rps "$r")"; p99_a+=" $(field p99_us "$r")"
+                ra=$(field rps "$r")
+                rps_a+=" $ra"; p99_a+=" $(field p99_us "$r")"
                 p50_a+=" $(field p50_us "$r")"
                 loop_a+=" $(field loop_us "$r")"
                 err_a=$((err_a + $(errors "$r")))
                 show "$tag A ${A_LABEL:-(owner)   }" "$i" "$r"
             else
                 r=$(wrk_run "$tag-B-$i" "${B_NODE:-b}" "${B_ARGS[@]}")
-                rps_b+=" $(field rps "$r")"; p99_b+=" $(field p99_us "$r")"
+                rb=$(field rps "$r")
+                rps_b+=" $rb"; p99_b+=" $(field p99_us "$r")"
                 p50_b+=" $(field p50_us "$r")"
                 loop_b+=" $(field loop_us "$r")"
                 err_b=$((err_b + $(errors "$r")))
@@ -470,7 +472,11 @@ ab() {
             other+=" $(field other_pct "$r")"
             if [ -n "${POST_FN:-}" ]; then $POST_FN; fi
         done
+        pair+=" $(ratio "$rb" "$ra")"
     done
+    # the two windows of a round are next to each other: the median of
+    # the rounds' own ratios moves less with slow changes of other load
+    PAIR=$(median <<< "$pair")
     A_RPS=$(median <<< "$rps_a"); B_RPS=$(median <<< "$rps_b")
     A_P99=$(median <<< "$p99_a"); B_P99=$(median <<< "$p99_b")
     A_P50=$(median <<< "$p50_a"); B_P50=$(median <<< "$p50_b")
@@ -522,6 +528,8 @@ if want 1; then
         "p50 $A_P50 us"
     record "C1 status GET COMPLETED, p99 on B (us)" "-" "$B_P99" PASS \
         "p50 $B_P50 us"
+    record "C1 the same, median of the rounds' own B / A" "-" "$PAIR" \
+        PASS "A and B measured next to each other in each round"
     v=$(ratio "$A_LOOP" "$B_LOOP")
     record "C1 event-loop CPU per GET, A / B" "-" "$v" PASS \
         "$A_LOOP vs $B_LOOP us/req"
@@ -678,6 +686,8 @@ if want 1r; then
         "p50 $A_P50 us"
     record "C1r status GET IN_PROGRESS, p99 on B (us)" "-" "$B_P99" PASS \
         "p50 $B_P50 us"
+    record "C1r the same, median of the rounds' own B / A" "-" "$PAIR" \
+        PASS "A and B measured next to each other in each round"
     v=$(ratio "$A_LOOP" "$B_LOOP")
     record "C1r event-loop CPU per GET, A / B" "-" "$v" PASS \
         "$A_LOOP vs $B_LOOP us/req"
