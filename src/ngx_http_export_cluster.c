@@ -1414,6 +1414,7 @@ ngx_http_export_upkeep_done(ngx_event_t *ev)
     ngx_http_export_upkeep_t *up = ev->data;
 
     ngx_str_t                *store;
+    ngx_log_t                *log;
     ngx_uint_t                i;
     ngx_http_export_zone_t   *zone;
     ngx_http_export_task_t   *task;
@@ -1521,9 +1522,12 @@ ngx_http_export_upkeep_done(ngx_event_t *ev)
         ngx_http_export_record_free(&w[i].rec);
     }
 
+    /* the event is in the pool too */
+    log = ev->log;
+
     ngx_destroy_pool(up->pool);
 
-    ngx_http_export_dispatch(zone, ev->log);
+    ngx_http_export_dispatch(zone, log);
 }
 
 
