@@ -331,6 +331,54 @@ print $fh $saved;
 close $fh;
 stop_node('node-e');
 
+# --- the other API styles: a job or a file started on one node is
+# followed and downloaded on the others
+
+make_run($dir, $_, $small) for qw(clsa1 clsa2);
+make_run($dir, '86446', { 'checks.json' => '[{"host": "esx-1"}]' });
+
+$res = node_req($A, 'POST', '/arcgis/admin/healthCheck/reports/export',
+                { 'Content-Type' => 'application/x-www-form-urlencoded' },
+                'runIds=clsa1,clsa2&f=json');
+is($res->{status}, 200, 'ArcGIS: a job of two runs submitted on A');
+my $job = json_at($res)->{jobid};
+like($job, qr/^j[0-9a-f-]{36}$/, 'ArcGIS: its job id');
+my $j;
+for (1 .. 300) {
+    $j = json_at(node_req($B, 'GET', "/arcgis/admin/jobs/$job?f=json"));
+    last if $j && $j->{status} && $j->{status} =~ /^(COMPLETED|FAILED)$/;
+    sleep 0.1;
+}
+is($j->{status}, 'COMPLETED', 'ArcGIS: the job on B is COMPLETED');
+is($j->{jobid}, $job, 'ArcGIS: the same job');
+my $url = $j->{result}{URL};
+like($url, qr{^/exports/file\?task=}, 'ArcGIS: B gives the result link');
+$res = node_req($C, 'GET', $url);
+is($res->{status}, 200, "ArcGIS: B's link downloads on C");
+
+my $u = json_at(node_req($C, 'POST', '/services/rest/v1/export/job/status',
+                         { 'Content-Type' => 'application/json' },
+                         qq({"jobCode": "$job"})));
+ok($u->{successful}, 'Uniware: the job code of the ArcGIS job on C');
+is($u->{status}, 'SUCCESSFUL', 'Uniware: SUCCESSFUL');
+
+$res = node_req($A, 'POST',
+                '/api/v1/user_identities/12/exports/86446/export_files');
+is($res->{status}, 201, 'WebAdMIT: a file started on A');
+my $wf = json_at($res)->{export_files}[0];
+my $f;
+for (1 .. 300) {
+    $f = json_at(node_req($B, 'GET', $wf->{href}));
+    last if $f && $f->{export_files}
+            && $f->{export_files}{status} eq 'available';
+    sleep 0.1;
+}
+is($f->{export_files}{status}, 'available', 'WebAdMIT: available on B')
+    or diag explain $f;
+is($f->{export_files}{id}, $wf->{id}, 'WebAdMIT: the same file id');
+is(node_req($C, 'GET', $f->{export_files}{download_url})->{status}, 200,
+   "WebAdMIT: B's download_url works on C");
+
 # --- a claim that is garbage
 
 my $r8 = run_id(8, 1);

@@ -101,6 +101,42 @@ http {
 @{[ $loc->('', '1h') ]}
 @{[ $loc->('/short', '4s') ]}
         location = /status { export_status; }
+
+        # the other API styles, as t/styles.t configures them
+        location = /arcgis/admin/healthCheck/reports/export {
+            export_api zone=exports style=arcgis;
+            export_source $dir/runs/\$export_run_id;
+            export_store $dir/store;
+            export_thread_pool exports;
+            export_job_uri http://127.0.0.1/arcgis/admin/jobs/\$export_job_id;
+            export_download_uri /exports/file;
+        }
+        location ~ ^/arcgis/admin/jobs/(?<job>[^/]+)\$ {
+            export_api zone=exports style=arcgis;
+            export_task_id \$job;
+            export_download_uri /exports/file;
+        }
+        location = /services/rest/v1/export/job/status {
+            export_api zone=exports style=uniware;
+            export_download_uri /exports/file;
+        }
+        location ~ ^/api/v1/user_identities/[^/]+/exports/(?<e>[^/]+)/export_files\$ {
+            export_api zone=exports style=webadmit;
+            export_run_id \$e;
+            export_source $dir/runs/\$export_run_id;
+            export_store $dir/store;
+            export_thread_pool exports;
+            export_download_uri /exports/file;
+        }
+        location ~ ^/api/v1/exports/(?<e>[^/]+)/export_files/(?<f>[^/]+)\$ {
+            export_api zone=exports style=webadmit;
+            export_run_id \$e;
+            export_task_id \$f;
+            export_download_uri /exports/file;
+        }
+        location = /exports/file {
+            export_download zone=exports;
+        }
     }
 }
 CONF
@@ -235,10 +271,11 @@ END { stop_all() }
 
 
 sub node_req {
-    my ($node, $method, $path, $headers) = @_;
+    my ($node, $method, $path, $headers, $body) = @_;
     my $ua = HTTP::Tiny->new(timeout => 60, keep_alive => 0);
-    return $ua->request($method, "http://127.0.0.1:$node->{port}$path",
-                        { headers => $headers || {} });
+    my %o = (headers => $headers || {});
+    $o{content} = $body if defined $body;
+    return $ua->request($method, "http://127.0.0.1:$node->{port}$path", \%o);
 }
 
 
