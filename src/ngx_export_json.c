@@ -48,8 +48,7 @@
 #define exj_len(s)      (sizeof(s) - 1)
 
 
-static unsigned char *exj_digits(unsigned char *p, unsigned n,
-    unsigned width);
+static unsigned char *exj_two(unsigned char *p, unsigned n);
 
 
 static const char  *exj_status_names[] = {
@@ -87,15 +86,46 @@ exj_status_name(unsigned status)
 }
 
 
+/*
+ * Eight bytes at a time while none of them needs an escape (a byte below
+ * 0x20, '"' or '\\'; the tests are exact for a whole word), one at a
+ * time through the table otherwise: the link and the ids of a status
+ * answer are some 200 bytes that need none.
+ */
+
+#define EXJ_ONES   0x0101010101010101ULL
+#define EXJ_HIGH   0x8080808080808080ULL
+
+#define exj_zero_byte(x)  (((x) - EXJ_ONES) & ~(x) & EXJ_HIGH)
+#define exj_clean(x)                                                          \
+    (!((((x) - 0x20 * EXJ_ONES) & ~(x) & EXJ_HIGH)                            \
+       | exj_zero_byte((x) ^ ('"' * EXJ_ONES))                                \
+       | exj_zero_byte((x) ^ ('\\' * EXJ_ONES))))
+
+
 unsigned char *
 exj_escape(unsigned char *p, const unsigned char *s, size_t len)
 {
-    size_t          i;
+    size_t          i, n;
+    uint64_t        x;
     unsigned char   c, e;
 
     static const char  hex[] = "0123456789ABCDEF";
 
-    for (i = 0; i < len; i++) {
+    for (i = 0; i < len; i += n) {
+        n = 1;
+
+        if (len - i >= 8) {
+            memcpy(&x, s + i, 8);
+
+            if (exj_clean(x)) {
+                memcpy(p, s + i, 8);
+                p += 8;
+                n = 8;
+                continue;
+            }
+        }
+
         c = s[i];
         e = exj_esc[c];
 
@@ -139,21 +169,19 @@ exj_uint(unsigned char *p, uint64_t n)
 }
 
 
-/* exactly "width" digits, zero-padded: the fields of a time */
+/* two digits, zero-padded, n < 100: the fields of a time */
 
 static unsigned char *
-exj_digits(unsigned char *p, unsigned n, unsigned width)
+exj_two(unsigned char *p, unsigned n)
 {
-    unsigned char  *q;
+    static const char  pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233"
+        "34353637383940414243444546474849505152535455565758596061626364656667"
+        "6869707172737475767778798081828384858687888990919293949596979899";
 
-    q = p + width;
+    memcpy(p, pairs + 2 * n, 2);
 
-    while (q > p) {
-        *--q = (unsigned char) ('0' + n % 10);
-        n /= 10;
-    }
-
-    return p + width;
+    return p + 2;
 }
 
 
@@ -190,17 +218,18 @@ exj_rfc3339(unsigned char *p, time_t t)
     m = mp < 10 ? mp + 3 : mp - 9;
     y = yoe + era * 400 + (m <= 2);
 
-    p = exj_digits(p, y, 4);
+    p = exj_two(p, y / 100);
+    p = exj_two(p, y % 100);
     *p++ = '-';
-    p = exj_digits(p, m, 2);
+    p = exj_two(p, m);
     *p++ = '-';
-    p = exj_digits(p, d, 2);
+    p = exj_two(p, d);
     *p++ = 'T';
-    p = exj_digits(p, sec / 3600, 2);
+    p = exj_two(p, sec / 3600);
     *p++ = ':';
-    p = exj_digits(p, sec / 60 % 60, 2);
+    p = exj_two(p, sec / 60 % 60);
     *p++ = ':';
-    p = exj_digits(p, sec % 60, 2);
+    p = exj_two(p, sec % 60);
     *p++ = 'Z';
 
     return p;
