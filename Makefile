@@ -74,6 +74,11 @@ $(UNIT_BIN)/test_json: t/unit/test_json.c t/unit/exj_ref.c t/unit/exj_ref.h \
 	$(CC) $(UNIT_CFLAGS) $< t/unit/exj_ref.c src/ngx_export_json.c \
 		src/ngx_export_utf8.c -lyajl -lcmocka -o $@
 
+$(UNIT_BIN)/test_hmac: t/unit/test_hmac.c src/ngx_export_hmac.c \
+		src/ngx_export_hmac.h
+	@mkdir -p $(UNIT_BIN)
+	$(CC) $(UNIT_CFLAGS) $< src/ngx_export_hmac.c -lcrypto -lcmocka -o $@
+
 $(UNIT_BIN)/test_parse: t/unit/test_parse.c src/ngx_export_parse.c \
 		src/ngx_export_parse.h
 	@mkdir -p $(UNIT_BIN)
@@ -90,11 +95,13 @@ $(UNIT_BIN)/zipcat: t/unit/zipcat.c src/ngx_export_zip.c src/ngx_export_zip.h
 test: build test-unit test-nginx
 
 test-unit: deps $(UNIT_BIN)/test_csv $(UNIT_BIN)/test_utf8 $(UNIT_BIN)/test_zip \
-		$(UNIT_BIN)/test_parse $(UNIT_BIN)/test_json $(UNIT_BIN)/zipcat
+		$(UNIT_BIN)/test_parse $(UNIT_BIN)/test_json $(UNIT_BIN)/test_hmac \
+		$(UNIT_BIN)/zipcat
 	$(UNIT_BIN)/test_csv
 	$(UNIT_BIN)/test_utf8
 	$(UNIT_BIN)/test_parse
 	$(UNIT_BIN)/test_json
+	$(UNIT_BIN)/test_hmac
 	$(UNIT_BIN)/test_zip
 
 test-nginx: build
@@ -126,12 +133,16 @@ test-asan: deps
 		-Isrc t/unit/test_json.c t/unit/exj_ref.c src/ngx_export_json.c \
 		src/ngx_export_utf8.c -lyajl -lcmocka -o $(BUILD)/asan/test_json
 	clang-14 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+		-Isrc t/unit/test_hmac.c src/ngx_export_hmac.c -lcrypto -lcmocka \
+		-o $(BUILD)/asan/test_hmac
+	clang-14 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 		-pthread -Isrc t/unit/test_zip.c src/ngx_export_zip.c -lz -lcmocka \
 		-o $(BUILD)/asan/test_zip
 	$(BUILD)/asan/test_csv
 	$(BUILD)/asan/test_utf8
 	$(BUILD)/asan/test_parse
 	$(BUILD)/asan/test_json
+	$(BUILD)/asan/test_hmac
 	$(BUILD)/asan/test_zip
 
 # the ZIP writer's tests, its thread included, with ThreadSanitizer
