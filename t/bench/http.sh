@@ -792,7 +792,8 @@ print(json.load(sys.stdin)["zones"]["post"]["created"])'
     extra="; every POST a new run and a new export"
     record 3 "POST new export throughput, module / return 200" "$v" ">=" \
         0.5 "$(goal "3: POST of a new export, module / return 200" ">=" \
-               0.5 "$v")" "$A_RPS vs $B_RPS req/s; nginx CPU $A_CPU vs $B_CPU us/req$extra"
+               0.5 "$v")" \
+        "$A_RPS vs $B_RPS req/s; nginx CPU $A_CPU vs $B_CPU us/req$extra"
     v=$(ratio "$B_CPU" "$A_CPU")
     record 3 "  the same from nginx CPU/request (window only)" "$v" ">=" \
         0.5 "$(pass "$v" ">=" 0.5)" "$B_CPU vs $A_CPU us/req, thread-pool CPU after the window not counted"

@@ -23,7 +23,10 @@ n=${3:-5000}
 out=${4:-/tmp/export-callgrind/cg}
 run=0f0e1d2c-3b4a-4968-8a8b-9cadbecfd0e1
 
-command -v valgrind > /dev/null || { echo "apt-get install valgrind" >&2; exit 1; }
+if ! command -v valgrind > /dev/null; then
+    echo "valgrind is missing: apt-get install valgrind" >&2
+    exit 1
+fi
 if (exec 3<> "/dev/tcp/127.0.0.1/$port") 2> /dev/null; then
     echo "something listens on 127.0.0.1:$port" >&2
     exit 1
@@ -89,7 +92,10 @@ for _ in $(seq 100); do
     case "$body" in *COMPLETED*) break ;; esac
     sleep 0.1
 done
-case "$body" in *COMPLETED*) ;; *) echo "no COMPLETED task: $body" >&2; exit 1 ;; esac
+case "$body" in
+    *COMPLETED*) ;;
+    *) echo "no COMPLETED task: $body" >&2; exit 1 ;;
+esac
 kill -QUIT "$(cat "$d/logs/nginx.pid")"
 sleep 1
 
