@@ -26,12 +26,15 @@
 static void
 hex(unsigned char *out, const char *text)
 {
+    char    two[3];
     size_t  i;
 
+    two[2] = '\0';
+
     for (i = 0; text[2 * i]; i++) {
-        out[i] = (unsigned char) strtoul((char []) { text[2 * i],
-                                                     text[2 * i + 1], 0 },
-                                         NULL, 16);
+        two[0] = text[2 * i];
+        two[1] = text[2 * i + 1];
+        out[i] = (unsigned char) strtoul(two, NULL, 16);
     }
 }
 
