@@ -566,6 +566,13 @@ ab() {
     A_CPU=$(median <<< "$cpu_a"); B_CPU=$(median <<< "$cpu_b")
     B_OTHER=$(median <<< "$other_b")
     A_ERR=$err_a; B_ERR=$err_b
+    # the spread of the rounds' own ratios: a median inside it is noise
+    AB_SPREAD=$(paste <(tr ' ' '\n' <<< "$rps_a" | sed '/^$/d') \
+                      <(tr ' ' '\n' <<< "$rps_b" | sed '/^$/d') | awk '
+        { r = $2 ? $1 / $2 : 0
+          if (NR == 1 || r < lo) lo = r
+          if (NR == 1 || r > hi) hi = r }
+        END { printf "%.3f-%.3f", lo, hi }')
     if [ "$A_ERR" -gt 0 ] || [ "$B_ERR" -gt 0 ]; then
         say "  note: errors or non-2xx answers: module $A_ERR," \
             "baseline $B_ERR (see $tmp/wrk)"
@@ -633,11 +640,12 @@ if want 1; then
     A_ARGS=("$base$status_url")
     B_ARGS=("$base/r/check-sets/$s0/exports")
     ab fig1 $conns
+    spread="ratios of the rounds $AB_SPREAD"
     v=$(ratio "$A_RPS" "$B_RPS")
     record 1 "status GET throughput, module / return 200" "$v" ">=" 0.95 \
         "$(goal "1: status GET throughput, module / return 200" ">=" 0.95 \
            "$v")" \
-        "$A_RPS vs $B_RPS req/s; nginx CPU $A_CPU vs $B_CPU us/req"
+        "$A_RPS vs $B_RPS req/s; nginx CPU $A_CPU vs $B_CPU us/req; $spread"
     v=$(ratio "$B_CPU" "$A_CPU")
     record 1 "  the same from nginx CPU/request, baseline / module" "$v" \
         ">=" 0.95 "$(pass "$v" ">=" 0.95)" "$B_CPU vs $A_CPU us/req"
@@ -698,6 +706,7 @@ if want 2; then
     B_ARGS=("$base/" "$here/cycle.lua" GET /s/check-sets/
             "uuid:$fam_small:10" 0 $threads)
     ab fig2 $conns
+    f2_spread="ratios of the rounds $AB_SPREAD"
     f2_rps_a=$A_RPS f2_rps_b=$B_RPS f2_cpu_a=$A_CPU f2_cpu_b=$B_CPU
     f2_p99_a=$A_P99 f2_p99_b=$B_P99
 
@@ -715,7 +724,7 @@ if want 2; then
     record 2 "status GET throughput, $ntasks tasks / 10 tasks" "$v" ">=" \
         0.97 "$(goal "2: status GET throughput, $ntasks tasks / 10" ">=" \
                 0.97 "$v")" \
-        "$A_RPS vs $B_RPS req/s; nginx CPU $A_CPU vs $B_CPU us/req"
+        "$A_RPS vs $B_RPS req/s; nginx CPU $A_CPU vs $B_CPU us/req; $f2_spread"
     v=$(ratio "$B_CPU" "$A_CPU")
     record 2 "  the same from nginx CPU/request, 10 / $ntasks" "$v" ">=" \
         0.97 "$(pass "$v" ">=" 0.97)" "$B_CPU vs $A_CPU us/req"
