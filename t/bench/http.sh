@@ -294,8 +294,15 @@ EOF
                  d:dl:exports
         do
             IFS=: read -r p z pool <<< "$p"
-            extra=
-            [ "$z" = dl ] && extra="export_compression_level  0;"
+            # figures 4 to 6 link one big report (on /tmp) into runs on
+            # /dev/shm: since export_disable_symlinks (default on) such a
+            # report is left out, and the exports finished at once
+            case $z in
+                gen) extra="export_disable_symlinks  off;" ;;
+                dl) extra="export_compression_level  0;"
+                    extra="$extra export_disable_symlinks  off;" ;;
+                *) extra= ;;
+            esac
             store=$tmp/store/$z
             case $z in big | post) store=$shm/store/$z ;; esac
             source=$shm/runs/\$run_id
