@@ -68,6 +68,17 @@ $(UNIT_BIN)/test_utf8: t/unit/test_utf8.c src/ngx_export_utf8.c src/ngx_export_u
 	@mkdir -p $(UNIT_BIN)
 	$(CC) $(UNIT_CFLAGS) $< src/ngx_export_utf8.c -lcmocka -o $@
 
+$(UNIT_BIN)/test_json: t/unit/test_json.c t/unit/exj_ref.c t/unit/exj_ref.h \
+		src/ngx_export_json.c src/ngx_export_json.h src/ngx_export_utf8.c
+	@mkdir -p $(UNIT_BIN)
+	$(CC) $(UNIT_CFLAGS) $< t/unit/exj_ref.c src/ngx_export_json.c \
+		src/ngx_export_utf8.c -lyajl -lcmocka -o $@
+
+$(UNIT_BIN)/test_hmac: t/unit/test_hmac.c src/ngx_export_hmac.c \
+		src/ngx_export_hmac.h
+	@mkdir -p $(UNIT_BIN)
+	$(CC) $(UNIT_CFLAGS) $< src/ngx_export_hmac.c -lcrypto -lcmocka -o $@
+
 $(UNIT_BIN)/test_parse: t/unit/test_parse.c src/ngx_export_parse.c \
 		src/ngx_export_parse.h
 	@mkdir -p $(UNIT_BIN)
@@ -84,10 +95,13 @@ $(UNIT_BIN)/zipcat: t/unit/zipcat.c src/ngx_export_zip.c src/ngx_export_zip.h
 test: build test-unit test-nginx
 
 test-unit: deps $(UNIT_BIN)/test_csv $(UNIT_BIN)/test_utf8 $(UNIT_BIN)/test_zip \
-		$(UNIT_BIN)/test_parse $(UNIT_BIN)/zipcat
+		$(UNIT_BIN)/test_parse $(UNIT_BIN)/test_json $(UNIT_BIN)/test_hmac \
+		$(UNIT_BIN)/zipcat
 	$(UNIT_BIN)/test_csv
 	$(UNIT_BIN)/test_utf8
 	$(UNIT_BIN)/test_parse
+	$(UNIT_BIN)/test_json
+	$(UNIT_BIN)/test_hmac
 	$(UNIT_BIN)/test_zip
 
 test-nginx: build
@@ -116,11 +130,19 @@ test-asan: deps
 		-Isrc t/unit/test_parse.c src/ngx_export_parse.c -lyajl -lcmocka \
 		-o $(BUILD)/asan/test_parse
 	clang-14 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+		-Isrc t/unit/test_json.c t/unit/exj_ref.c src/ngx_export_json.c \
+		src/ngx_export_utf8.c -lyajl -lcmocka -o $(BUILD)/asan/test_json
+	clang-14 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+		-Isrc t/unit/test_hmac.c src/ngx_export_hmac.c -lcrypto -lcmocka \
+		-o $(BUILD)/asan/test_hmac
+	clang-14 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 		-pthread -Isrc t/unit/test_zip.c src/ngx_export_zip.c -lz -lcmocka \
 		-o $(BUILD)/asan/test_zip
 	$(BUILD)/asan/test_csv
 	$(BUILD)/asan/test_utf8
 	$(BUILD)/asan/test_parse
+	$(BUILD)/asan/test_json
+	$(BUILD)/asan/test_hmac
 	$(BUILD)/asan/test_zip
 
 # the ZIP writer's tests, its thread included, with ThreadSanitizer
@@ -140,13 +162,16 @@ bench: build $(UNIT_BIN)/zipcat
 # 600), one after the other, from the seeds in t/fuzz/corpus_<name>; what
 # they find grows build/fuzz/corpus_<name>, logs in build/fuzz/logs
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS := csv utf8 runid hide form link uniware meta claim zip
+FUZZ_TARGETS := csv utf8 runid hide form link uniware meta claim zip json
 FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -Wall -Isrc
 
 FUZZ_SRCS_csv     := src/ngx_export_csv.c src/ngx_export_utf8.c
 FUZZ_SRCS_utf8    := src/ngx_export_utf8.c
 FUZZ_SRCS_zip     := src/ngx_export_zip.c
 FUZZ_LIBS_zip     := -pthread -lz
+# the writer and, beside it, its yajl reference
+FUZZ_SRCS_json    := src/ngx_export_json.c src/ngx_export_utf8.c \
+                     t/unit/exj_ref.c
 FUZZ_SRCS_DEFAULT := src/ngx_export_parse.c
 
 $(BUILD)/fuzz/fuzz_%: t/fuzz/fuzz_%.c $(wildcard src/ngx_export_*.[ch])
@@ -154,6 +179,8 @@ $(BUILD)/fuzz/fuzz_%: t/fuzz/fuzz_%.c $(wildcard src/ngx_export_*.[ch])
 	@mkdir -p $(BUILD)/fuzz
 	clang-14 $(FUZZ_FLAGS) $< \
 		$(or $(FUZZ_SRCS_$*),$(FUZZ_SRCS_DEFAULT)) -lyajl $(FUZZ_LIBS_$*) -o $@
+
+$(BUILD)/fuzz/fuzz_json: t/unit/exj_ref.c t/unit/exj_ref.h
 
 fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 	@mkdir -p $(BUILD)/fuzz/logs

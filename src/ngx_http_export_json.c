@@ -1,11 +1,14 @@
 
 /*
- * Response bodies: ExportTaskRest and the Error object of the API, built
- * with yajl's generator.
+ * Response bodies: ExportTaskRest, written by the fixed-shape writer of
+ * ngx_export_json.c (byte for byte what yajl printed, as its unit test
+ * and fuzz harness prove), and the Error object, built with yajl's
+ * generator.
  */
 
 
 #include "ngx_http_export_module.h"
+#include "ngx_export_json.h"
 
 #include <yajl/yajl_gen.h>
 
@@ -42,52 +45,36 @@ static void ngx_http_export_gen_print(void *ctx, const char *str,
     size_t len);
 static ngx_int_t ngx_http_export_send_gen(ngx_http_request_t *r,
     yajl_gen g, ngx_http_export_body_t *body, ngx_uint_t status);
-static void ngx_http_export_gen_time(yajl_gen g, time_t t);
 
 
-static const char  *ngx_http_export_states[] = {
-    "NOT_STARTED",
-    "QUEUED",
-    "IN_PROGRESS",
-    "COMPLETED",
-    "FAILED"
-};
-
+/* the task states are the writer's statuses, NOT_STARTED (0) to FAILED */
 
 const char *
 ngx_http_export_state_name(ngx_uint_t state)
 {
-    if (state > NGX_HTTP_EXPORT_FAILED) {
-        return "FAILED";
-    }
-
-    return ngx_http_export_states[state];
+    return exj_status_name(state > NGX_HTTP_EXPORT_FAILED
+                           ? NGX_HTTP_EXPORT_FAILED : (unsigned) state);
 }
 
 
-static void
-ngx_http_export_gen_time(yajl_gen g, time_t t)
-{
-    u_char  buf[sizeof("2026-11-22T16:00:00Z")], *p;
-
-    p = ngx_http_export_rfc3339(buf, t);
-
-    yajl_gen_string(g, buf, p - buf);
-}
-
+/*
+ * ExportTaskRest, the answer to every poll: the snapshot's fields handed
+ * to the fixed-shape writer, whose text is what the module's yajl calls
+ * printed before (the calls live on as the reference in t/unit/exj_ref.c).
+ */
 
 ngx_int_t
 ngx_http_export_send_task(ngx_http_request_t *r,
     ngx_http_export_snapshot_t *snap, ngx_uint_t status)
 {
-    u_char                      num[NGX_OFF_T_LEN + 8], *p;
     time_t                      expires;
-    yajl_gen                    g;
+    ngx_buf_t                  *b;
     ngx_str_t                   url;
     ngx_int_t                   rc;
     ngx_uint_t                  i;
+    exj_task_t                  t;
+    exj_warning_t              *ew;
     ngx_http_export_ctx_t      *ctx;
-    ngx_http_export_body_t      body;
     ngx_http_export_warning_t  *w;
 
     ctx = ngx_http_export_get_ctx(r);
@@ -115,114 +102,67 @@ ngx_http_export_send_task(ngx_http_request_t *r,
         }
     }
 
-    g = ngx_http_export_gen_alloc(r, &body);
-    if (g == NULL) {
+    ngx_memzero(&t, sizeof(exj_task_t));
+
+    t.status = snap->state > NGX_HTTP_EXPORT_FAILED
+               ? NGX_HTTP_EXPORT_FAILED : (unsigned) snap->state;
+    t.progress = (unsigned) snap->progress;
+    t.start = snap->created;
+    t.end = snap->finished;
+    t.id.data = ctx->id;
+    t.id.len = NGX_HTTP_EXPORT_UUID_LEN;
+    t.run.data = snap->run;
+    t.run.len = snap->run_len;
+    t.url.data = url.data;
+    t.url.len = url.len;
+    t.expires = expires;
+    t.size = (uint64_t) snap->size;
+    t.message.data = snap->error.data;
+    t.message.len = snap->error.len;
+
+    if (snap->state == NGX_HTTP_EXPORT_FAILED) {
+        t.ref.data = ctx->ref;
+        t.ref.len = NGX_HTTP_EXPORT_UUID_LEN;
+    }
+
+    if (snap->nkept) {
+        ew = ngx_palloc(r->pool, snap->nkept * sizeof(exj_warning_t));
+        if (ew == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        w = snap->warnings;
+
+        for (i = 0; i < snap->nkept; i++) {
+            ew[i].report.data = w[i].report;
+            ew[i].report.len = ngx_strnlen(w[i].report,
+                                           NGX_HTTP_EXPORT_WARN_REPORT);
+            ew[i].message.data = w[i].reason;
+            ew[i].message.len = ngx_strnlen(w[i].reason,
+                                            NGX_HTTP_EXPORT_WARN_REASON);
+            ew[i].offset = w[i].offset;
+        }
+
+        t.warnings = ew;
+        t.nwarnings = snap->nkept;
+    }
+
+    if (snap->nwarnings > snap->nkept) {
+        t.omitted = snap->nwarnings - snap->nkept;
+    }
+
+    /* the body and its new line */
+
+    b = ngx_create_temp_buf(r->pool, exj_task_bound(&t) + 1);
+    if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    yajl_gen_map_open(g);
+    b->last = exj_task_write(b->last, &t);
+    *b->last++ = LF;
 
-    ngx_http_export_gen_key(g, "status");
-    ngx_http_export_gen_cstr(g, ngx_http_export_state_name(snap->state));
-
-    /* the number text is ours: yajl would print 0.1 as 0.1000000000000000055 */
-
-    ngx_http_export_gen_key(g, "progress");
-    p = ngx_http_export_uint(num, snap->progress / 100);
-    *p++ = '.';
-    *p++ = (u_char) ('0' + snap->progress % 100 / 10);
-    *p++ = (u_char) ('0' + snap->progress % 10);
-    if (p[-1] == '0') {
-        p--;
-    }
-    yajl_gen_number(g, (const char *) num, p - num);
-
-    ngx_http_export_gen_key(g, "startTimestamp");
-    ngx_http_export_gen_time(g, snap->created);
-
-    ngx_http_export_gen_key(g, "endTimestamp");
-    if (ngx_http_export_finished(snap->state)) {
-        ngx_http_export_gen_time(g, snap->finished);
-
-    } else {
-        yajl_gen_null(g);
-    }
-
-    ngx_http_export_gen_key(g, "id");
-    yajl_gen_string(g, ctx->id, NGX_HTTP_EXPORT_UUID_LEN);
-
-    ngx_http_export_gen_key(g, "runId");
-    yajl_gen_string(g, snap->run, snap->run_len);
-
-    if (snap->state == NGX_HTTP_EXPORT_COMPLETED) {
-        ngx_http_export_gen_key(g, "downloadUrl");
-        yajl_gen_string(g, url.data, url.len);
-
-        ngx_http_export_gen_key(g, "downloadUrlExpiresAt");
-        ngx_http_export_gen_time(g, expires);
-
-        ngx_http_export_gen_key(g, "size");
-        p = ngx_http_export_uint(num, (uint64_t) snap->size);
-        yajl_gen_number(g, (const char *) num, p - num);
-    }
-
-    if (snap->state == NGX_HTTP_EXPORT_FAILED) {
-        ngx_http_export_gen_key(g, "error");
-        yajl_gen_map_open(g);
-
-        ngx_http_export_gen_key(g, "message");
-        if (snap->error.len) {
-            yajl_gen_string(g, snap->error.data, snap->error.len);
-
-        } else {
-            /* the zone had no room for the text; error.log has it */
-            ngx_http_export_gen_cstr(g, "the export failed; error.log "
-                                        "has the cause");
-        }
-
-        ngx_http_export_gen_key(g, "remediationMessage");
-        ngx_http_export_gen_cstr(g,
-            "Check that the run's reports are readable and the export "
-            "store has room, then start the export again; report the "
-            "referenceToken if it fails again.");
-
-        ngx_http_export_gen_key(g, "referenceToken");
-        yajl_gen_string(g, ctx->ref, NGX_HTTP_EXPORT_UUID_LEN);
-
-        yajl_gen_map_close(g);
-    }
-
-    ngx_http_export_gen_key(g, "warnings");
-    yajl_gen_array_open(g);
-
-    w = snap->warnings;
-
-    for (i = 0; i < snap->nkept; i++) {
-        yajl_gen_map_open(g);
-
-        ngx_http_export_gen_key(g, "report");
-        ngx_http_export_gen_cstr(g, (char *) w[i].report);
-
-        ngx_http_export_gen_key(g, "message");
-        ngx_http_export_gen_cstr(g, (char *) w[i].reason);
-
-        ngx_http_export_gen_key(g, "offset");
-        p = ngx_sprintf(num, "%uL", w[i].offset);
-        yajl_gen_number(g, (const char *) num, p - num);
-
-        yajl_gen_map_close(g);
-    }
-
-    yajl_gen_array_close(g);
-
-    if (snap->nwarnings > snap->nkept) {
-        ngx_http_export_gen_key(g, "warningsOmitted");
-        yajl_gen_integer(g, snap->nwarnings - snap->nkept);
-    }
-
-    yajl_gen_map_close(g);
-
-    return ngx_http_export_send_gen(r, g, &body, status);
+    return ngx_http_export_send_buf(r, b, status, "application/json",
+                                    sizeof("application/json") - 1);
 }
 
 

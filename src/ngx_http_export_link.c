@@ -10,11 +10,7 @@
 
 #include "ngx_http_export_module.h"
 #include "ngx_http_export_cluster.h"
-
-#include <openssl/core_names.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
+#include "ngx_export_hmac.h"
 
 
 #define NGX_HTTP_EXPORT_SIG_LEN        32
@@ -22,11 +18,11 @@
 #define NGX_HTTP_EXPORT_WEBADMIT_TTL   29    /* "expiring in under 30 s" */
 
 
-/* a keyed HMAC-SHA256 context, kept by the worker for one link key */
+/* a keyed HMAC-SHA256 state, kept by the worker for one link key */
 typedef struct {
     u_char                     *key;          /* a copy, ngx_alloc()ed */
     size_t                      key_len;
-    EVP_MAC_CTX                *ctx;
+    exh_key_t                   mac;
 } ngx_http_export_mac_t;
 
 
@@ -71,8 +67,10 @@ ngx_http_export_link_mac(ngx_http_export_zone_t *zone, u_char *run,
 /*
  * HMAC-SHA256 of a message with the zone's link key.  OpenSSL's one-shot
  * HMAC() looks the algorithms up by name and sets up a new context for
- * every call; a worker instead keeps one context per key, keyed once,
- * and only re-initialises it for the next message.
+ * every call, and even a kept EVP_MAC context copies its digest through
+ * the provider (malloc, free, cleanse) on every re-initialisation; a
+ * worker instead keeps, per key, the two states after the key's padded
+ * blocks (ngx_export_hmac.c), and a message costs three compressions.
  */
 
 static ngx_int_t
@@ -80,7 +78,7 @@ ngx_http_export_hmac(ngx_http_export_zone_t *zone, u_char *msg, size_t len,
     u_char *mac)
 {
     u_char                 *key;
-    size_t                  key_len, n;
+    size_t                  key_len;
     ngx_http_export_mac_t  *m;
 
     if (zone->link_key.len) {
@@ -97,11 +95,7 @@ ngx_http_export_hmac(ngx_http_export_zone_t *zone, u_char *msg, size_t len,
         return NGX_ERROR;
     }
 
-    if (!EVP_MAC_init(m->ctx, NULL, 0, NULL)
-        || !EVP_MAC_update(m->ctx, msg, len)
-        || !EVP_MAC_final(m->ctx, mac, &n, NGX_HTTP_EXPORT_SIG_LEN)
-        || n != NGX_HTTP_EXPORT_SIG_LEN)
-    {
+    if (exh_mac(&m->mac, msg, len, mac) != 0) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "export: HMAC-SHA256 with the export_link_secret key "
                       "failed");
@@ -122,16 +116,14 @@ static ngx_http_export_mac_t *
 ngx_http_export_hmac_key(u_char *key, size_t key_len)
 {
     u_char                 *copy;
-    EVP_MAC                *hmac;
+    exh_key_t               mac;
     ngx_uint_t              i;
-    OSSL_PARAM              params[2];
-    EVP_MAC_CTX            *ctx;
     ngx_http_export_mac_t  *m;
 
     for (i = 0; i < NGX_HTTP_EXPORT_MACS; i++) {
         m = &ngx_http_export_macs[i];
 
-        if (m->ctx && m->key_len == key_len
+        if (m->key && m->key_len == key_len
             && ngx_memcmp(m->key, key, key_len) == 0)
         {
             return m;
@@ -145,24 +137,7 @@ ngx_http_export_hmac_key(u_char *key, size_t key_len)
 
     ngx_memcpy(copy, key, key_len);
 
-    hmac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
-    if (hmac == NULL) {
-        goto failed;
-    }
-
-    ctx = EVP_MAC_CTX_new(hmac);
-    EVP_MAC_free(hmac);
-
-    if (ctx == NULL) {
-        goto failed;
-    }
-
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                                 (char *) "SHA256", 0);
-    params[1] = OSSL_PARAM_construct_end();
-
-    if (!EVP_MAC_init(ctx, copy, key_len, params)) {
-        EVP_MAC_CTX_free(ctx);
+    if (exh_key_init(&mac, copy, key_len) != 0) {
         goto failed;
     }
 
@@ -170,14 +145,16 @@ ngx_http_export_hmac_key(u_char *key, size_t key_len)
     ngx_http_export_next_mac = (ngx_http_export_next_mac + 1)
                                % NGX_HTTP_EXPORT_MACS;
 
-    if (m->ctx) {
-        EVP_MAC_CTX_free(m->ctx);
+    if (m->key) {
+        exh_key_free(&m->mac);
         ngx_free(m->key);
     }
 
     m->key = copy;
     m->key_len = key_len;
-    m->ctx = ctx;
+    m->mac = mac;
+
+    exh_key_free(&mac);
 
     return m;
 
@@ -735,7 +712,7 @@ ngx_http_export_serve_file(ngx_http_request_t *r,
 }
 
 
-/* at the worker's exit: the kept HMAC contexts */
+/* at the worker's exit: the kept HMAC states */
 
 void
 ngx_http_export_link_exit(void)
@@ -746,10 +723,9 @@ ngx_http_export_link_exit(void)
     for (i = 0; i < NGX_HTTP_EXPORT_MACS; i++) {
         m = &ngx_http_export_macs[i];
 
-        if (m->ctx) {
-            EVP_MAC_CTX_free(m->ctx);
+        if (m->key) {
+            exh_key_free(&m->mac);
             ngx_free(m->key);
-            m->ctx = NULL;
             m->key = NULL;
         }
     }

@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_export_module.h"
+#include "ngx_export_json.h"
 
 #include <pthread.h>
 #include <sys/random.h>
@@ -105,41 +106,16 @@ ngx_http_export_uuid(u_char *bin)
 
 
 /*
- * Decimal text without ngx_sprintf(): a status GET prints a few numbers
- * and three times, and the format parser cost more than the digits.
+ * Decimal text and RFC 3339 times without ngx_sprintf(): a status GET
+ * prints a few numbers and three times, and the format parser cost more
+ * than the digits.  The status body's writer has them (ngx_export_json.c,
+ * tested against gmtime_r()); the other units use the same.
  */
 
 u_char *
 ngx_http_export_uint(u_char *p, uint64_t n)
 {
-    u_char   buf[NGX_INT64_LEN], *q;
-
-    q = buf + sizeof(buf);
-
-    do {
-        *--q = (u_char) ('0' + n % 10);
-        n /= 10;
-    } while (n);
-
-    return ngx_cpymem(p, q, buf + sizeof(buf) - q);
-}
-
-
-/* exactly "width" digits, zero-padded: the fields of a time */
-
-static u_char *
-ngx_http_export_digits(u_char *p, ngx_uint_t n, ngx_uint_t width)
-{
-    u_char  *q;
-
-    q = p + width;
-
-    while (q > p) {
-        *--q = (u_char) ('0' + n % 10);
-        n /= 10;
-    }
-
-    return p + width;
+    return exj_uint(p, n);
 }
 
 
@@ -148,24 +124,7 @@ ngx_http_export_digits(u_char *p, ngx_uint_t n, ngx_uint_t width)
 u_char *
 ngx_http_export_rfc3339(u_char *p, time_t t)
 {
-    ngx_tm_t  tm;
-
-    ngx_gmtime(t, &tm);
-
-    p = ngx_http_export_digits(p, tm.ngx_tm_year, 4);
-    *p++ = '-';
-    p = ngx_http_export_digits(p, tm.ngx_tm_mon, 2);
-    *p++ = '-';
-    p = ngx_http_export_digits(p, tm.ngx_tm_mday, 2);
-    *p++ = 'T';
-    p = ngx_http_export_digits(p, tm.ngx_tm_hour, 2);
-    *p++ = ':';
-    p = ngx_http_export_digits(p, tm.ngx_tm_min, 2);
-    *p++ = ':';
-    p = ngx_http_export_digits(p, tm.ngx_tm_sec, 2);
-    *p++ = 'Z';
-
-    return p;
+    return exj_rfc3339(p, t);
 }
 
 
