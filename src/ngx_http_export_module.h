@@ -126,8 +126,8 @@ typedef struct {
 /*
  * One export task in the shared zone.  It is found by its own id (chain
  * "id_next" of the zone's id table) and, when it exports one run on its
- * own ("keyed"), by its run (chain "run_next" of the run table; "hash"
- * is the run's keyed hash); "queue" keeps tasks oldest first for expiry.
+ * own ("keyed"), by its run (the zone's table of runs; "hash" is the
+ * run's keyed hash); "queue" keeps tasks oldest first for expiry.
  * "run" names the task in file names and links: the run id, or for an
  * export of several runs its job id.
  * Fields are read and written under the zone's slab mutex, except
@@ -136,7 +136,7 @@ typedef struct {
  *
  * The layout is for two things.  What a status GET reads comes first,
  * in the block's first 3 cache lines (the slab aligns a block to its
- * size): the run chain, the keyed hash, the flags it decides on and the
+ * size): the keyed hash, the flags it decides on and the
  * first 40 bytes of the run (a UUID run is compared within line 0),
  * then the fields it answers with; with 100,000 tasks, more than the
  * caches hold, a GET of a cold task takes these 3 lines from memory and
@@ -147,8 +147,8 @@ typedef struct {
 typedef struct ngx_http_export_task_s  ngx_http_export_task_t;
 
 struct ngx_http_export_task_s {
-    /* line 0: the chain, the key, what decides a GET */
-    ngx_http_export_task_t     *run_next;
+    /* line 0: the key, what decides a GET */
+    ngx_http_export_task_t     *id_next;
     uint64_t                    hash;
     uint8_t                     run_len;      /* up to RUN_MAX */
     uint8_t                     state;
@@ -178,9 +178,8 @@ struct ngx_http_export_task_s {
     uint64_t                    finished_ms;
     uint64_t                    nwarnings;    /* all the job found */
 
-    /* read only for a FAILED task, one with warnings, or by id */
+    /* read only for a FAILED task or one with warnings */
 
-    ngx_http_export_task_t     *id_next;
     u_char                     *error;        /* message of FAILED */
     ngx_http_export_warning_t  *warnings;
     u_char                      ref[16];      /* referenceToken of FAILED */
@@ -249,15 +248,30 @@ typedef struct {
 
 
 /*
- * The zone.  Tasks are found through two hash tables of "mask + 1"
- * buckets each, sized at the zone's start for one task per KiB of zone
- * (a task block takes at least that), so chains stay a task or two long
- * whatever the number of tasks: a lookup is a bucket and a task, where a
- * tree took a cache miss per level.  Runs are hashed with a key of the
- * zone ("seed"), so that nobody can choose runs that share a chain.
+ * A slot of the zone's table of runs: the low 32 bits of the run's keyed
+ * hash (its home slot is "tag & runs_mask") and where the task is, in
+ * units of 512 bytes from the start of the zone (0: an empty slot; a
+ * task's slab block is 1 KiB or more, and aligned to its size).
  */
 typedef struct {
-    ngx_http_export_task_t    **runs;         /* by run, keyed tasks */
+    uint32_t                    tag;
+    uint32_t                    at;
+} ngx_http_export_slot_t;
+
+
+/*
+ * The zone.  Tasks are found by run through an open-addressed table
+ * ("runs", linear probing, removals shift the slots after them back) of
+ * at least 2 slots per KiB of zone, so it is at most half full whatever
+ * the tasks (each takes a 1 KiB block at least): a lookup reads one line
+ * of 8 slots, and touches only the task whose tag matches, where a chain
+ * read every task before it.  By id through chains ("ids", "mask + 1"
+ * buckets, one per KiB).  Runs are hashed with a key of the zone
+ * ("seed"), so that nobody can choose runs that share slots.
+ */
+typedef struct {
+    ngx_http_export_slot_t     *runs;         /* by run, keyed tasks */
+    ngx_uint_t                  runs_mask;
     ngx_http_export_task_t    **ids;          /* by id, every task */
     ngx_uint_t                  mask;
     u_char                      seed[16];
