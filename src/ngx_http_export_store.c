@@ -40,6 +40,14 @@ typedef char ngx_http_export_task_lines_t[
     offsetof(ngx_http_export_task_t, error) == 192 ? 1 : -1];
 #endif
 
+/*
+ * A slot names its task in 512-byte units from the zone's start (a
+ * mapping, page-aligned): the slab gives a block of more than 256 bytes
+ * 512 bytes or more, aligned to its size.
+ */
+typedef char ngx_http_export_task_units_t[
+    sizeof(ngx_http_export_task_t) > 256 ? 1 : -1];
+
 
 #if (__GNUC__ || __clang__)
 #define ngx_http_export_prefetch(p)  __builtin_prefetch(p)
