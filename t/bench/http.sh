@@ -770,7 +770,7 @@ print(json.load(sys.stdin)["zones"]["post"]["created"])'
     # the exports of a window are built to the end, and their CPU counts:
     # from the window's start until the workers are idle again
     fig3_module() {   # round
-        local r n i c0 made w0 l0 w1 l1 t0 t1
+        local r n i c0 made w0 l0 w1 l1 t0 t1 tw
         # the files of earlier rounds go: the store stays small for the
         # sweeps (worker 0 walks it every 60 s) and /dev/shm
         find "$shm/store/post" -mindepth 1 -delete
@@ -780,6 +780,7 @@ print(json.load(sys.stdin)["zones"]["post"]["created"])'
         r=$(wrk_run "fig3-module-$1" $conns "$base/" "$here/cycle.lua" \
             POST /p/check-sets/ "uuid:$fam_post:$post_space" \
             "$post_offset" $threads)
+        tw=$(date +%s.%N)
         n=$(field requests "$r")
         # the last runs the window posted, and a margin: all finished (or
         # never posted), and the workers idle
@@ -797,6 +798,7 @@ print(json.load(sys.stdin)["zones"]["post"]["created"])'
         done
         quiet 600
         w1=$(workers_ticks); l1=$(loop_ticks); t1=$(date +%s.%N)
+        QUIET_S=$(awk -v a="$tw" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
         made=$(( $(created) - c0 ))
         [ "$made" -ge "$n" ] || die "$((n - made)) POSTs started no export"
         post_offset=$((post_offset + n))
