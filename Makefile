@@ -18,6 +18,11 @@ NGX_CC_OPT ?=
 NGX_LD_OPT ?=
 MODULE     := $(NGX_BUILD)/objs/ngx_http_export_module.so
 
+# the zip writer's deflate: empty for ISA-L if it is installed, else
+# zlib (what config decides); zlib or isal to force one
+EXPORT_DEFLATE ?=
+DEFLATE_STAMP := $(BUILD)/deflate.$(or $(EXPORT_DEFLATE),auto)
+
 MOD_SRCS   := config $(wildcard src/*.c src/*.h)
 
 CC         ?= cc
@@ -42,12 +47,18 @@ deps:
 
 build: deps $(MODULE)
 
-$(BUILD)/configured: config
+# another EXPORT_DEFLATE configures nginx again
+$(DEFLATE_STAMP):
+	mkdir -p $(BUILD)
+	rm -f $(BUILD)/deflate.*
+	touch $@
+
+$(BUILD)/configured: config $(DEFLATE_STAMP)
 	rm -rf $(NGX_BUILD)
 	mkdir -p $(BUILD)
 	cp -r $(NGX_SRC) $(NGX_BUILD)
 	cd $(NGX_BUILD) && . ./conf_flags \
-		&& ./configure "$${NGX_CONF_FLAGS[@]}" \
+		&& EXPORT_DEFLATE=$(EXPORT_DEFLATE) ./configure "$${NGX_CONF_FLAGS[@]}" \
 			$(if $(NGX_CC_OPT),--with-cc-opt='$(NGX_CC_OPT)') \
 			$(if $(NGX_LD_OPT),--with-ld-opt='$(NGX_LD_OPT)') \
 			--add-dynamic-module=$(CURDIR) > ../configure.log
@@ -73,9 +84,15 @@ $(UNIT_BIN)/test_parse: t/unit/test_parse.c src/ngx_export_parse.c \
 	@mkdir -p $(UNIT_BIN)
 	$(CC) $(UNIT_CFLAGS) $< src/ngx_export_parse.c -lyajl -lcmocka -o $@
 
+# the zip writer's tests with each deflate backend (they inflate with zlib)
 $(UNIT_BIN)/test_zip: t/unit/test_zip.c src/ngx_export_zip.c src/ngx_export_zip.h
 	@mkdir -p $(UNIT_BIN)
 	$(CC) $(UNIT_CFLAGS) -pthread $< src/ngx_export_zip.c -lz -lcmocka -o $@
+
+$(UNIT_BIN)/test_zip_isal: t/unit/test_zip.c src/ngx_export_zip.c src/ngx_export_zip.h
+	@mkdir -p $(UNIT_BIN)
+	$(CC) $(UNIT_CFLAGS) -DEXZ_ISAL=1 -pthread $< src/ngx_export_zip.c \
+		-lisal -lz -lcmocka -o $@
 
 $(UNIT_BIN)/zipcat: t/unit/zipcat.c src/ngx_export_zip.c src/ngx_export_zip.h
 	@mkdir -p $(UNIT_BIN)
@@ -84,11 +101,12 @@ $(UNIT_BIN)/zipcat: t/unit/zipcat.c src/ngx_export_zip.c src/ngx_export_zip.h
 test: build test-unit test-nginx
 
 test-unit: deps $(UNIT_BIN)/test_csv $(UNIT_BIN)/test_utf8 $(UNIT_BIN)/test_zip \
-		$(UNIT_BIN)/test_parse $(UNIT_BIN)/zipcat
+		$(UNIT_BIN)/test_zip_isal $(UNIT_BIN)/test_parse $(UNIT_BIN)/zipcat
 	$(UNIT_BIN)/test_csv
 	$(UNIT_BIN)/test_utf8
 	$(UNIT_BIN)/test_parse
 	$(UNIT_BIN)/test_zip
+	$(UNIT_BIN)/test_zip_isal
 
 test-nginx: build
 	$(TEST_ENV) prove -r t/
@@ -118,10 +136,14 @@ test-asan: deps
 	clang-14 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 		-pthread -Isrc t/unit/test_zip.c src/ngx_export_zip.c -lz -lcmocka \
 		-o $(BUILD)/asan/test_zip
+	clang-14 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+		-pthread -Isrc -DEXZ_ISAL=1 t/unit/test_zip.c src/ngx_export_zip.c \
+		-lisal -lz -lcmocka -o $(BUILD)/asan/test_zip_isal
 	$(BUILD)/asan/test_csv
 	$(BUILD)/asan/test_utf8
 	$(BUILD)/asan/test_parse
 	$(BUILD)/asan/test_zip
+	$(BUILD)/asan/test_zip_isal
 
 # the ZIP writer's tests, its thread included, with ThreadSanitizer
 test-tsan: deps
@@ -129,7 +151,11 @@ test-tsan: deps
 	@mkdir -p $(BUILD)/tsan
 	clang-14 -g -O1 -fsanitize=thread -pthread -Isrc t/unit/test_zip.c \
 		src/ngx_export_zip.c -lz -lcmocka -o $(BUILD)/tsan/test_zip
+	clang-14 -g -O1 -fsanitize=thread -pthread -Isrc -DEXZ_ISAL=1 \
+		t/unit/test_zip.c src/ngx_export_zip.c -lisal -lz -lcmocka \
+		-o $(BUILD)/tsan/test_zip_isal
 	$(BUILD)/tsan/test_zip
+	$(BUILD)/tsan/test_zip_isal
 
 # speed and memory, measured side by side in one run (not timed tests)
 bench: build $(UNIT_BIN)/zipcat
@@ -140,16 +166,22 @@ bench: build $(UNIT_BIN)/zipcat
 # 600), one after the other, from the seeds in t/fuzz/corpus_<name>; what
 # they find grows build/fuzz/corpus_<name>, logs in build/fuzz/logs
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS := csv utf8 runid hide form link uniware meta zip
+FUZZ_TARGETS := csv utf8 runid hide form link uniware meta zip zip_isal
 FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -Wall -Isrc
 
 FUZZ_SRCS_csv     := src/ngx_export_csv.c src/ngx_export_utf8.c
 FUZZ_SRCS_utf8    := src/ngx_export_utf8.c
 FUZZ_SRCS_zip     := src/ngx_export_zip.c
 FUZZ_LIBS_zip     := -pthread -lz
+# fuzz_zip.c again, the writer built on ISA-L
+FUZZ_MAIN_zip_isal := t/fuzz/fuzz_zip.c
+FUZZ_SRCS_zip_isal := -DEXZ_ISAL=1 src/ngx_export_zip.c
+FUZZ_LIBS_zip_isal := -pthread -lisal -lz
 FUZZ_SRCS_DEFAULT := src/ngx_export_parse.c
 
-$(BUILD)/fuzz/fuzz_%: t/fuzz/fuzz_%.c $(wildcard src/ngx_export_*.[ch])
+.SECONDEXPANSION:
+$(BUILD)/fuzz/fuzz_%: $$(or $$(FUZZ_MAIN_$$*),t/fuzz/fuzz_$$*.c) \
+		$(wildcard src/ngx_export_*.[ch])
 	@util/deps.sh --fuzz
 	@mkdir -p $(BUILD)/fuzz
 	clang-14 $(FUZZ_FLAGS) $< \
@@ -161,7 +193,7 @@ fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 		mkdir -p corpus_$$t; \
 		echo "== fuzz_$$t, $(FUZZ_SECONDS) s (log: $(BUILD)/fuzz/logs/$$t.log)"; \
 		./fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-			corpus_$$t $(CURDIR)/t/fuzz/corpus_$$t > logs/$$t.log 2>&1 \
+			corpus_$$t $(CURDIR)/t/fuzz/corpus_$${t%_isal} > logs/$$t.log 2>&1 \
 			|| { tail -n 40 logs/$$t.log; exit 1; }; \
 		grep -E '^#[0-9]+.*DONE' logs/$$t.log | tail -n 1; \
 	done

@@ -1,7 +1,14 @@
 
 /*
- * Streaming ZIP writer on zlib.  C99 + POSIX, no nginx dependency, so it
- * runs in thread-pool jobs, unit tests and fuzzers alike.
+ * Streaming ZIP writer on zlib or ISA-L.  C99 + POSIX, no nginx
+ * dependency, so it runs in thread-pool jobs, unit tests and fuzzers
+ * alike.
+ *
+ * The deflate backend is chosen at build time: EXZ_ISAL=1 uses Intel's
+ * ISA-L (igzip, -lisal), several times faster than zlib but with 4
+ * levels only (see exz_isal_level()); otherwise zlib (-lz).  Only
+ * exz_zinit(), exz_zreset(), exz_zend(), exz_deflate() and exz_crc32()
+ * differ, at the end of this file.
  *
  * Layout of an entry: local header with zeroed CRC/sizes and a reserved
  * 20-byte extra slot, then the data.  When the entry ends its header is
@@ -32,6 +39,10 @@
 #define _POSIX_C_SOURCE  200809L
 #endif
 
+#ifndef EXZ_ISAL
+#define EXZ_ISAL  0
+#endif
+
 #define ZLIB_CONST
 
 #include <errno.h>
@@ -46,7 +57,13 @@
 #include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+#if (EXZ_ISAL)
+#include <isa-l/crc.h>
+#include <isa-l/igzip_lib.h>
+#else
 #include <zlib.h>
+#endif
 
 #include "ngx_export_zip.h"
 #include "ngx_export_zip_format.h"
@@ -56,6 +73,10 @@
 #define EXZ_NAME_SHOW       64      /* name bytes quoted in messages */
 #define EXZ_CHUNK           (256 * 1024)    /* crc32+deflate granularity */
 #define EXZ_IO_MAX          (1024 * 1024 * 1024)
+
+/* exz_deflate() */
+#define EXZ_Z_NO_FLUSH      0
+#define EXZ_Z_FINISH        1
 
 #define EXZ_DOS_MIN_TIME    315532800LL     /* 1980-01-01 00:00:00 UTC */
 #define EXZ_DOS_MAX_TIME    4354819198LL    /* 2107-12-31 23:59:58 UTC */
@@ -160,7 +181,14 @@ struct exz_s {
     size_t          names_len;
     size_t          names_alloc;
 
+#if (EXZ_ISAL)
+    struct isal_zstream  zs;
+    unsigned char  *level_buf;      /* ISA-L's hash tables, per level */
+    unsigned char  *stage;          /* EXZ_CHUNK bytes, see exz_deflate() */
+    size_t          stage_len;
+#else
     z_stream        zs;
+#endif
 
     char            errstr[EXZ_ERRSTR_SIZE];
 };
@@ -211,6 +239,9 @@ static int exz_pwrite_all(exz_t *z, const unsigned char *p, size_t n,
     uint64_t off);
 static int exz_patch(exz_t *z, const unsigned char *p, size_t n,
     uint64_t off);
+static int exz_zinit(exz_t *z, int level);
+static int exz_zreset(exz_t *z);
+static void exz_zend(exz_t *z);
 static int exz_deflate(exz_t *z, const unsigned char *p, size_t n,
     int flush);
 static uint32_t exz_crc32(uint32_t crc, const unsigned char *p, size_t n);
@@ -278,22 +309,17 @@ exz_create(int fd, int level)
     }
 
     if (z->level > 0) {
-        /* raw deflate: ZIP has its own framing and CRC */
-        rc = deflateInit2(&z->zs, z->level, Z_DEFLATED, -15, 8,
-                          Z_DEFAULT_STRATEGY);
+        rc = exz_zinit(z, z->level);
 
-        if (rc == Z_MEM_ERROR) {
+        if (rc == ENOMEM) {
             free(z->buf);
             free(z);
             return NULL;
         }
 
-        if (rc != Z_OK) {
-            (void) exz_fail(z, 0, "deflateInit2() failed (%d)", rc);
+        if (rc != 0) {
             return z;
         }
-
-        z->zinit = 1;
     }
 
     exz_check_fd(z);
@@ -305,8 +331,6 @@ exz_create(int fd, int level)
 int
 exz_reset(exz_t *z, int fd, int level)
 {
-    int  rc;
-
     if (z == NULL || !z->finished || z->failed || z->worker != NULL) {
         return EXZ_ERROR;
     }
@@ -318,20 +342,14 @@ exz_reset(exz_t *z, int fd, int level)
     }
 
     if (z->zinit && level != z->level) {
-        (void) deflateEnd(&z->zs);
-        z->zinit = 0;
+        exz_zend(z);
     }
 
     if (level > 0 && !z->zinit) {
-        memset(&z->zs, 0, sizeof(z_stream));
-
-        rc = deflateInit2(&z->zs, level, Z_DEFLATED, -15, 8,
-                          Z_DEFAULT_STRATEGY);
-        if (rc != Z_OK) {
+        if (exz_zinit(z, level) != 0) {
             return EXZ_ERROR;
         }
 
-        z->zinit = 1;
         z->zused = 0;
     }
 
@@ -742,7 +760,7 @@ exz_destroy(exz_t *z)
     }
 
     if (z->zinit) {
-        (void) deflateEnd(&z->zs);
+        exz_zend(z);
     }
 
     free(z->entries);
@@ -846,8 +864,8 @@ exz_write_data(exz_t *z, const unsigned char *p, size_t len)
     }
 
     if (!z->zactive) {
-        if (z->zused && deflateReset(&z->zs) != Z_OK) {
-            return exz_fail(z, 0, "deflateReset() failed");
+        if (z->zused && exz_zreset(z) != EXZ_OK) {
+            return EXZ_ERROR;
         }
 
         z->zused = 1;
@@ -862,7 +880,7 @@ exz_write_data(exz_t *z, const unsigned char *p, size_t len)
         e->crc = exz_crc32(e->crc, p, n);
         e->usize += n;
 
-        if (exz_deflate(z, p, n, Z_NO_FLUSH) != EXZ_OK) {
+        if (exz_deflate(z, p, n, EXZ_Z_NO_FLUSH) != EXZ_OK) {
             return EXZ_ERROR;
         }
 
@@ -888,7 +906,7 @@ exz_end_entry(exz_t *z)
             /* nothing to compress: an empty stored entry is simpler */
             e->method = EXZ_METHOD_STORE;
 
-        } else if (exz_deflate(z, NULL, 0, Z_FINISH) != EXZ_OK) {
+        } else if (exz_deflate(z, NULL, 0, EXZ_Z_FINISH) != EXZ_OK) {
             return EXZ_ERROR;
         }
     }
@@ -1934,14 +1952,290 @@ exz_patch(exz_t *z, const unsigned char *p, size_t n, uint64_t off)
 }
 
 
+/* the deflate backend */
+
+#if (EXZ_ISAL)
+
+/*
+ * ISA-L has levels 0 to 3.  Measured on the benchmark's reports
+ * (docs/benchmarks.md), its level 0 is no faster than 1 on this kind of
+ * machine but writes a fifth more, and 1 and 2 run at the same speed:
+ * so 1 is 1, 2 to 5 are 2 and 6 to 9 are 3, its slowest and smallest.
+ */
+
 static int
-exz_deflate(exz_t *z, const unsigned char *p, size_t n, int flush)
+exz_isal_level(int level)
+{
+    if (level <= 1) {
+        return 1;
+    }
+
+    return (level <= 5) ? 2 : 3;
+}
+
+
+const char *
+exz_backend(void)
+{
+    return "ISA-L";
+}
+
+
+int
+exz_backend_level(int level)
+{
+    level = (level == -1) ? 6 : level;
+
+    return (level <= 0) ? 0 : exz_isal_level(level);
+}
+
+
+/* returns 0, ENOMEM, or EINVAL (then with the error set) */
+
+static int
+exz_zinit(exz_t *z, int level)
+{
+    int     il;
+    size_t  size;
+
+    il = exz_isal_level(level);
+
+    size = (il == 1) ? ISAL_DEF_LVL1_DEFAULT
+         : (il == 2) ? ISAL_DEF_LVL2_DEFAULT
+                     : ISAL_DEF_LVL3_DEFAULT;
+
+    z->level_buf = malloc(size);
+    z->stage = malloc(EXZ_CHUNK);
+
+    if (z->level_buf == NULL || z->stage == NULL) {
+        free(z->level_buf);
+        free(z->stage);
+        z->level_buf = NULL;
+        z->stage = NULL;
+        return ENOMEM;
+    }
+
+    isal_deflate_init(&z->zs);
+
+    z->zs.level = (uint32_t) il;
+    z->zs.level_buf = z->level_buf;
+    z->zs.level_buf_size = (uint32_t) size;
+    z->zs.gzip_flag = IGZIP_DEFLATE;    /* raw: ZIP has its own framing */
+    z->zs.flush = NO_FLUSH;
+    z->zs.end_of_stream = 0;
+    z->stage_len = 0;
+
+    z->zinit = 1;
+
+    return 0;
+}
+
+
+static int
+exz_zreset(exz_t *z)
+{
+    /* keeps the level, its buffer, the flush type and end_of_stream */
+    isal_deflate_reset(&z->zs);
+    z->zs.end_of_stream = 0;
+    z->stage_len = 0;
+
+    return EXZ_OK;
+}
+
+
+static void
+exz_zend(exz_t *z)
+{
+    free(z->level_buf);
+    free(z->stage);
+    z->level_buf = NULL;
+    z->stage = NULL;
+    z->zinit = 0;
+}
+
+
+/* one isal_deflate() run over n <= EXZ_CHUNK bytes, to the stream end */
+
+static int
+exz_isal_run(exz_t *z, const unsigned char *p, size_t n, int last)
 {
     int           rc;
     size_t        avail;
     exz_entry_t  *e;
 
     e = &z->entries[z->nentries];
+
+    /* ISA-L never writes through next_in */
+    z->zs.next_in = (uint8_t *) (uintptr_t) p;
+    z->zs.avail_in = (uint32_t) n;
+    z->zs.end_of_stream = (uint16_t) last;
+
+    for ( ;; ) {
+        if (z->len == z->cap && exz_flush(z) != EXZ_OK) {
+            return EXZ_ERROR;
+        }
+
+        avail = z->cap - z->len;
+        z->zs.next_out = z->buf + z->len;
+        z->zs.avail_out = (uint32_t) avail;
+
+        rc = isal_deflate(&z->zs);
+
+        avail -= z->zs.avail_out;
+        z->len += avail;
+        e->csize += avail;
+
+        if (rc != COMP_OK) {
+            return exz_fail(z, 0, "isal_deflate() failed (%d)", rc);
+        }
+
+        if (last) {
+            if (z->zs.internal_state.state == ZSTATE_END) {
+                return EXZ_OK;
+            }
+
+            continue;
+        }
+
+        if (z->zs.avail_in == 0) {
+            return EXZ_OK;
+        }
+    }
+}
+
+
+/*
+ * ISA-L's output depends on how the input is cut into calls, zlib's does
+ * not.  So that an archive is the same byte for byte however the caller
+ * writes (and with or without the thread), ISA-L always gets EXZ_CHUNK
+ * bytes a call, at the same offsets of the entry: what does not fill a
+ * chunk waits in the stage buffer, whole chunks go through uncopied.
+ */
+
+static int
+exz_deflate(exz_t *z, const unsigned char *p, size_t n, int flush)
+{
+    size_t  k;
+
+    while (n) {
+        if (z->stage_len == 0 && n >= EXZ_CHUNK) {
+            if (exz_isal_run(z, p, EXZ_CHUNK, 0) != EXZ_OK) {
+                return EXZ_ERROR;
+            }
+
+            p += EXZ_CHUNK;
+            n -= EXZ_CHUNK;
+            continue;
+        }
+
+        k = EXZ_CHUNK - z->stage_len;
+        if (k > n) {
+            k = n;
+        }
+
+        memcpy(z->stage + z->stage_len, p, k);
+        z->stage_len += k;
+        p += k;
+        n -= k;
+
+        if (z->stage_len == EXZ_CHUNK) {
+            z->stage_len = 0;
+
+            if (exz_isal_run(z, z->stage, EXZ_CHUNK, 0) != EXZ_OK) {
+                return EXZ_ERROR;
+            }
+        }
+    }
+
+    if (flush == EXZ_Z_FINISH) {
+        k = z->stage_len;
+        z->stage_len = 0;
+
+        return exz_isal_run(z, z->stage, k, 1);
+    }
+
+    return EXZ_OK;
+}
+
+
+static uint32_t
+exz_crc32(uint32_t crc, const unsigned char *p, size_t n)
+{
+    return crc32_gzip_refl(crc, p, (uint64_t) n);
+}
+
+#else /* zlib */
+
+const char *
+exz_backend(void)
+{
+    return "zlib " ZLIB_VERSION;
+}
+
+
+int
+exz_backend_level(int level)
+{
+    return (level == -1) ? 6 : level;
+}
+
+
+/* returns 0, ENOMEM, or EINVAL (then with the error set) */
+
+static int
+exz_zinit(exz_t *z, int level)
+{
+    int  rc;
+
+    memset(&z->zs, 0, sizeof(z_stream));
+
+    /* raw deflate: ZIP has its own framing and CRC */
+    rc = deflateInit2(&z->zs, level, Z_DEFLATED, -15, 8,
+                      Z_DEFAULT_STRATEGY);
+
+    if (rc == Z_MEM_ERROR) {
+        return ENOMEM;
+    }
+
+    if (rc != Z_OK) {
+        (void) exz_fail(z, 0, "deflateInit2() failed (%d)", rc);
+        return EINVAL;
+    }
+
+    z->zinit = 1;
+
+    return 0;
+}
+
+
+static int
+exz_zreset(exz_t *z)
+{
+    if (deflateReset(&z->zs) != Z_OK) {
+        return exz_fail(z, 0, "deflateReset() failed");
+    }
+
+    return EXZ_OK;
+}
+
+
+static void
+exz_zend(exz_t *z)
+{
+    (void) deflateEnd(&z->zs);
+    z->zinit = 0;
+}
+
+
+static int
+exz_deflate(exz_t *z, const unsigned char *p, size_t n, int flush)
+{
+    int           rc, zflush;
+    size_t        avail;
+    exz_entry_t  *e;
+
+    e = &z->entries[z->nentries];
+    zflush = (flush == EXZ_Z_FINISH) ? Z_FINISH : Z_NO_FLUSH;
 
     z->zs.next_in = p;
     z->zs.avail_in = (uInt) n;
@@ -1955,13 +2249,13 @@ exz_deflate(exz_t *z, const unsigned char *p, size_t n, int flush)
         z->zs.next_out = z->buf + z->len;
         z->zs.avail_out = (uInt) avail;
 
-        rc = deflate(&z->zs, flush);
+        rc = deflate(&z->zs, zflush);
 
         avail -= z->zs.avail_out;
         z->len += avail;
         e->csize += avail;
 
-        if (flush == Z_FINISH) {
+        if (zflush == Z_FINISH) {
             if (rc == Z_STREAM_END) {
                 return EXZ_OK;
             }
@@ -2004,3 +2298,5 @@ exz_crc32(uint32_t crc, const unsigned char *p, size_t n)
 
     return (uint32_t) c;
 }
+
+#endif

@@ -1,6 +1,6 @@
 
 /*
- * Streaming ZIP writer (zlib, no nginx dependency).
+ * Streaming ZIP writer (zlib or ISA-L, no nginx dependency).
  *
  * Usage: exz_create(), then for every entry exz_begin(), any number of
  * exz_write() calls and exz_end(); then exz_finish() and exz_destroy(),
@@ -45,7 +45,8 @@ typedef struct exz_s  exz_t;
 /*
  * fd: a regular file opened O_WRONLY|O_CREAT|O_TRUNC (not O_APPEND); the
  * archive starts at the current file offset, normally 0.  level: 0..9,
- * 0 stores entries uncompressed, -1 means zlib's default (6).
+ * 0 stores entries uncompressed, -1 means zlib's default (6); see
+ * exz_backend_level() for what each level is with ISA-L.
  * Returns NULL only on allocation failure; a bad fd or level is reported
  * by the first call that uses the object.
  */
@@ -134,6 +135,19 @@ int exz_reset(exz_t *z, int fd, int level);
 
 /* stops the thread if any, frees everything; does not close fd; NULL ok */
 void exz_destroy(exz_t *z);
+
+/*
+ * The deflate backend this writer was built with: "zlib 1.2.13" (zlib's
+ * version) or "ISA-L" (built with EXZ_ISAL=1), for logs and benchmarks.
+ */
+const char *exz_backend(void);
+
+/*
+ * The backend's own level that a level of exz_create() gives: zlib's
+ * is the same; ISA-L's levels are 0 to 3 (1 for 1, 2 for 2 to 5, 3 for
+ * 6 to 9).  0 stores with either.
+ */
+int exz_backend_level(int level);
 
 /*
  * Entry name check used by exz_begin(): returns NULL if the name is

@@ -1253,18 +1253,36 @@ test_levels(void **state)
         }
     }
 
+    for (i = 0; i < 10; i++) {
+        print_message("    level %zu (%s level %d): %llu bytes\n", i,
+                      exz_backend(), exz_backend_level((int) i),
+                      (unsigned long long) size[i]);
+    }
+
     /* compression actually happens and responds to the level */
     assert_true(size[1] < size[0] * 3 / 5);
-    assert_true(size[9] < size[1]);
+
+    if (exz_backend_level(9) == 9) {
+        assert_true(size[9] < size[1]);
+
+    } else {
+        /*
+         * ISA-L: 1, 2 to 5 and 6 to 9 are its levels 1, 2 and 3.  On
+         * reports 3 is the smallest (docs/benchmarks.md); on this short
+         * and regular text it is within 1% of 1.
+         */
+        assert_int_equal(exz_backend_level(1), 1);
+        assert_int_equal(exz_backend_level(5), 2);
+        assert_int_equal(exz_backend_level(6), 3);
+        assert_int_equal(exz_backend_level(-1), 3);
+        assert_int_equal(size[3], size[5]);
+        assert_int_equal(size[6], size[9]);
+        assert_true(size[9] < size[1] * 101 / 100);
+    }
 
     /* -1 is zlib's default, level 6 */
     tz_path(path, sizeof(path), "level-default.zip");
     assert_int_equal(tz_build(path, -1, 0, s, 4, 16), size[6]);
-
-    for (i = 0; i < 10; i++) {
-        print_message("    level %zu: %llu bytes\n", i,
-                      (unsigned long long) size[i]);
-    }
 
     free(text);
     free(bin);
