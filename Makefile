@@ -18,8 +18,8 @@ NGX_CC_OPT ?=
 NGX_LD_OPT ?=
 MODULE     := $(NGX_BUILD)/objs/ngx_http_export_module.so
 
-# the zip writer's deflate: empty for ISA-L if it is installed, else
-# zlib (what config decides); zlib or isal to force one
+# the zip writer's deflate: empty for what config finds (libdeflate,
+# else ISA-L, else zlib); libdeflate, isal or zlib to force one
 EXPORT_DEFLATE ?=
 DEFLATE_STAMP := $(BUILD)/deflate.$(or $(EXPORT_DEFLATE),auto)
 
@@ -94,6 +94,12 @@ $(UNIT_BIN)/test_zip_isal: t/unit/test_zip.c src/ngx_export_zip.c src/ngx_export
 	$(CC) $(UNIT_CFLAGS) -DEXZ_ISAL=1 -pthread $< src/ngx_export_zip.c \
 		-lisal -lz -lcmocka -o $@
 
+$(UNIT_BIN)/test_zip_libdeflate: t/unit/test_zip.c src/ngx_export_zip.c \
+		src/ngx_export_zip.h
+	@mkdir -p $(UNIT_BIN)
+	$(CC) $(UNIT_CFLAGS) -DEXZ_LIBDEFLATE=1 -pthread $< src/ngx_export_zip.c \
+		-ldeflate -lz -lcmocka -o $@
+
 $(UNIT_BIN)/zipcat: t/unit/zipcat.c src/ngx_export_zip.c src/ngx_export_zip.h
 	@mkdir -p $(UNIT_BIN)
 	$(CC) -O2 -pthread -Isrc $< src/ngx_export_zip.c -lz -o $@
@@ -101,12 +107,14 @@ $(UNIT_BIN)/zipcat: t/unit/zipcat.c src/ngx_export_zip.c src/ngx_export_zip.h
 test: build test-unit test-nginx
 
 test-unit: deps $(UNIT_BIN)/test_csv $(UNIT_BIN)/test_utf8 $(UNIT_BIN)/test_zip \
-		$(UNIT_BIN)/test_zip_isal $(UNIT_BIN)/test_parse $(UNIT_BIN)/zipcat
+		$(UNIT_BIN)/test_zip_isal $(UNIT_BIN)/test_zip_libdeflate \
+		$(UNIT_BIN)/test_parse $(UNIT_BIN)/zipcat
 	$(UNIT_BIN)/test_csv
 	$(UNIT_BIN)/test_utf8
 	$(UNIT_BIN)/test_parse
 	$(UNIT_BIN)/test_zip
 	$(UNIT_BIN)/test_zip_isal
+	$(UNIT_BIN)/test_zip_libdeflate
 
 test-nginx: build
 	$(TEST_ENV) prove -r t/
@@ -139,11 +147,16 @@ test-asan: deps
 	clang-14 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 		-pthread -Isrc -DEXZ_ISAL=1 t/unit/test_zip.c src/ngx_export_zip.c \
 		-lisal -lz -lcmocka -o $(BUILD)/asan/test_zip_isal
+	clang-14 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+		-pthread -Isrc -DEXZ_LIBDEFLATE=1 t/unit/test_zip.c \
+		src/ngx_export_zip.c -ldeflate -lz -lcmocka \
+		-o $(BUILD)/asan/test_zip_libdeflate
 	$(BUILD)/asan/test_csv
 	$(BUILD)/asan/test_utf8
 	$(BUILD)/asan/test_parse
 	$(BUILD)/asan/test_zip
 	$(BUILD)/asan/test_zip_isal
+	$(BUILD)/asan/test_zip_libdeflate
 
 # the ZIP writer's tests, its thread included, with ThreadSanitizer
 test-tsan: deps
@@ -154,8 +167,12 @@ test-tsan: deps
 	clang-14 -g -O1 -fsanitize=thread -pthread -Isrc -DEXZ_ISAL=1 \
 		t/unit/test_zip.c src/ngx_export_zip.c -lisal -lz -lcmocka \
 		-o $(BUILD)/tsan/test_zip_isal
+	clang-14 -g -O1 -fsanitize=thread -pthread -Isrc -DEXZ_LIBDEFLATE=1 \
+		t/unit/test_zip.c src/ngx_export_zip.c -ldeflate -lz -lcmocka \
+		-o $(BUILD)/tsan/test_zip_libdeflate
 	$(BUILD)/tsan/test_zip
 	$(BUILD)/tsan/test_zip_isal
+	$(BUILD)/tsan/test_zip_libdeflate
 
 # speed and memory, measured side by side in one run (not timed tests)
 bench: build $(UNIT_BIN)/zipcat
@@ -166,17 +183,21 @@ bench: build $(UNIT_BIN)/zipcat
 # 600), one after the other, from the seeds in t/fuzz/corpus_<name>; what
 # they find grows build/fuzz/corpus_<name>, logs in build/fuzz/logs
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS := csv utf8 runid hide form link uniware meta zip zip_isal
+FUZZ_TARGETS := csv utf8 runid hide form link uniware meta zip zip_isal \
+                zip_libdeflate
 FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -Wall -Isrc
 
 FUZZ_SRCS_csv     := src/ngx_export_csv.c src/ngx_export_utf8.c
 FUZZ_SRCS_utf8    := src/ngx_export_utf8.c
 FUZZ_SRCS_zip     := src/ngx_export_zip.c
 FUZZ_LIBS_zip     := -pthread -lz
-# fuzz_zip.c again, the writer built on ISA-L
+# fuzz_zip.c again, the writer built on ISA-L, and on libdeflate
 FUZZ_MAIN_zip_isal := t/fuzz/fuzz_zip.c
 FUZZ_SRCS_zip_isal := -DEXZ_ISAL=1 src/ngx_export_zip.c
 FUZZ_LIBS_zip_isal := -pthread -lisal -lz
+FUZZ_MAIN_zip_libdeflate := t/fuzz/fuzz_zip.c
+FUZZ_SRCS_zip_libdeflate := -DEXZ_LIBDEFLATE=1 src/ngx_export_zip.c
+FUZZ_LIBS_zip_libdeflate := -pthread -ldeflate -lz
 FUZZ_SRCS_DEFAULT := src/ngx_export_parse.c
 
 .SECONDEXPANSION:
@@ -193,7 +214,7 @@ fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 		mkdir -p corpus_$$t; \
 		echo "== fuzz_$$t, $(FUZZ_SECONDS) s (log: $(BUILD)/fuzz/logs/$$t.log)"; \
 		./fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-			corpus_$$t $(CURDIR)/t/fuzz/corpus_$${t%_isal} > logs/$$t.log 2>&1 \
+			corpus_$$t $(CURDIR)/t/fuzz/corpus_$${t%_*} > logs/$$t.log 2>&1 \
 			|| { tail -n 40 logs/$$t.log; exit 1; }; \
 		grep -E '^#[0-9]+.*DONE' logs/$$t.log | tail -n 1; \
 	done

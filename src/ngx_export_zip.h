@@ -35,6 +35,9 @@
 #define EXZ_NAME_MAX       65535    /* bytes, a 16-bit header field */
 #define EXZ_BUFFER_SIZE    (256 * 1024)
 
+/* libdeflate builds: the deflate threads exz_thread() adds, see there */
+#define EXZ_DEFLATE_THREADS  2
+
 /* exz_thread() flags */
 #define EXZ_THREAD_BATCH   0x01     /* SCHED_BATCH where there is one */
 
@@ -69,7 +72,14 @@ exz_t *exz_create(int fd, int level);
  * takes to deflate one 256 KiB chunk; queued data is dropped.  The fd
  * must stay open until exz_finish() or exz_destroy() has returned.
  *
- * The thread blocks all signals.  EXZ_THREAD_BATCH puts it in the
+ * Built on libdeflate (EXZ_LIBDEFLATE=1), it also starts
+ * EXZ_DEFLATE_THREADS deflate threads: the entries are deflated in
+ * pieces of 256 KiB side by side, up to 5 pieces (2.5 MiB and a
+ * compressor per deflate thread) at a time, joined in order by the
+ * writer's thread; if they cannot be started, the writer's thread
+ * deflates alone.  The archive is the same either way.
+ *
+ * The threads block all signals.  EXZ_THREAD_BATCH puts it in the
  * SCHED_BATCH policy (Linux; ignored elsewhere or if refused): the same
  * share of CPU as the nice value gives it, but it never preempts other
  * threads when it wakes up, so that an event loop on the same core keeps
