@@ -174,10 +174,20 @@ test-tsan: deps
 	$(BUILD)/tsan/test_zip_isal
 	$(BUILD)/tsan/test_zip_libdeflate
 
-# speed and memory, measured side by side in one run (not timed tests)
+# speed and memory, measured side by side in one run (not timed tests);
+# each script adds its figures to BENCH_SUMMARY (FIGURE lines, see
+# docs/benchmarks.md), printed as one table at the end
+BENCH_SUMMARY ?= $(CURDIR)/$(BUILD)/bench-summary.tsv
+
 bench: build $(UNIT_BIN)/zipcat
 	@util/deps.sh --bench
-	@for b in t/bench/*.sh; do echo "== $$b"; $(TEST_ENV) bash $$b || exit 1; done
+	@mkdir -p $(dir $(BENCH_SUMMARY)) && : > $(BENCH_SUMMARY)
+	@rc=0; for b in t/bench/*.sh; do echo "== $$b"; \
+		$(TEST_ENV) BENCH_SUMMARY=$(BENCH_SUMMARY) bash $$b || { rc=1; break; }; \
+	done; \
+	echo "== summary ($(BENCH_SUMMARY))"; \
+	util/bench-summary.sh $(BENCH_SUMMARY); \
+	exit $$rc
 
 # every parser of outside bytes under libFuzzer, FUZZ_SECONDS each (default
 # 600), one after the other, from the seeds in t/fuzz/corpus_<name>; what
