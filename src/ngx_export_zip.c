@@ -198,6 +198,7 @@ struct exz_pool_s {
     size_t           ocount;
     size_t           cap;
     unsigned         stop:1;
+    unsigned         flags;         /* exz_thread()'s */
     size_t           nhelpers;
     exz_helper_t     helpers[EXZ_HELPERS];
     exz_piece_t      pieces[EXZ_PIECES];
@@ -323,7 +324,7 @@ static void exz_zend(exz_t *z);
 static int exz_deflate(exz_t *z, const unsigned char *p, size_t n,
     int flush);
 #if (EXZ_LIBDEFLATE)
-static void exz_pool_start(exz_t *z);
+static void exz_pool_start(exz_t *z, unsigned flags);
 static void exz_pool_stop(exz_t *z);
 static int exz_pool_deflate(exz_t *z, const unsigned char *p, size_t n,
     int flush);
@@ -424,6 +425,13 @@ exz_reset(exz_t *z, int fd, int level)
     if (level < 0 || level > 9) {
         return EXZ_ERROR;
     }
+
+#if (EXZ_LIBDEFLATE)
+    /* a kept writer does not keep 1.3 MiB of deflate state: on first use */
+    if (z->zinit) {
+        exz_zend(z);
+    }
+#endif
 
     if (z->zinit && level != z->level) {
         exz_zend(z);
@@ -550,7 +558,7 @@ exz_thread(exz_t *z, unsigned flags)
 
 #if (EXZ_LIBDEFLATE)
     /* before the thread: it looks at z->pool from its first slot on */
-    exz_pool_start(z);
+    exz_pool_start(z, flags);
 #endif
 
     z->worker = w;
@@ -2884,8 +2892,19 @@ exz_helper_main(void *data)
     int           rc;
     exz_pool_t   *pl;
     exz_piece_t  *pc;
+#ifdef SCHED_BATCH
+    struct sched_param  sp;
+#endif
 
     pl = h->pool;
+
+#ifdef SCHED_BATCH
+    if (pl->flags & EXZ_THREAD_BATCH) {
+        /* as the writer's thread: best effort */
+        memset(&sp, 0, sizeof(struct sched_param));
+        (void) pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+    }
+#endif
 
     pthread_mutex_lock(&pl->mutex);
 
@@ -2950,7 +2969,7 @@ exz_pool_free(exz_pool_t *pl)
 /* called with all signals blocked; without a pool the thread deflates */
 
 static void
-exz_pool_start(exz_t *z)
+exz_pool_start(exz_t *z, unsigned flags)
 {
     size_t        i;
     exz_pool_t   *pl;
@@ -2966,6 +2985,7 @@ exz_pool_start(exz_t *z)
     }
 
     pl->cap = z->cbuf_cap;
+    pl->flags = flags;
 
     for (i = 0; i < EXZ_PIECES; i++) {
         pl->pieces[i].data = malloc(EXZ_CHUNK);
