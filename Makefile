@@ -37,7 +37,8 @@ TEST_ENV    = TEST_NGINX_BINARY=$(NGINX) \
               EXPORT_MODULE=$(CURDIR)/$(MODULE) \
               $(if $(PERL_LIB),PERL5LIB=$(CURDIR)/$(PERL_LIB))
 
-.PHONY: all deps build run test test-unit test-nginx test-full bench fuzz \
+.PHONY: all deps build build-backends run test test-unit test-nginx test-full \
+        bench fuzz \
         test-valgrind test-asan test-tsan deb test-deb test-real-tn clean
 
 all: build
@@ -66,6 +67,27 @@ $(BUILD)/configured: config $(DEFLATE_STAMP)
 
 $(MODULE): $(BUILD)/configured $(MOD_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
+
+# the module on the other deflate libraries, each in a tree of its own:
+# make test builds them so that every backend compiles and links (CI)
+OTHER_DEFLATE := zlib isal
+
+$(BUILD)/nginx-%/objs/ngx_http_export_module.so: config $(MOD_SRCS)
+	rm -rf $(BUILD)/nginx-$*
+	mkdir -p $(BUILD)
+	cp -r $(NGX_SRC) $(BUILD)/nginx-$*
+	cd $(BUILD)/nginx-$* && . ./conf_flags \
+		&& EXPORT_DEFLATE=$* ./configure "$${NGX_CONF_FLAGS[@]}" \
+			--add-dynamic-module=$(CURDIR) > ../configure-$*.log
+	$(MAKE) -C $(BUILD)/nginx-$* -f objs/Makefile modules
+
+build-backends: deps $(OTHER_DEFLATE:%=$(BUILD)/nginx-%/objs/ngx_http_export_module.so)
+	@set -e; for b in $(OTHER_DEFLATE); do \
+		m=$(BUILD)/nginx-$$b/objs/ngx_http_export_module.so; \
+		lib=$$(case $$b in zlib) echo libz.so;; isal) echo libisal.so;; esac); \
+		ldd $$m | grep -q "$$lib" || { echo "$$m: no $$lib" >&2; exit 1; }; \
+		echo "$$m: built on $$b ($$lib)"; \
+	done
 
 run: build
 	@util/demo.sh
@@ -104,7 +126,7 @@ $(UNIT_BIN)/zipcat: t/unit/zipcat.c src/ngx_export_zip.c src/ngx_export_zip.h
 	@mkdir -p $(UNIT_BIN)
 	$(CC) -O2 -pthread -Isrc $< src/ngx_export_zip.c -lz -o $@
 
-test: build test-unit test-nginx
+test: build build-backends test-unit test-nginx
 
 test-unit: deps $(UNIT_BIN)/test_csv $(UNIT_BIN)/test_utf8 $(UNIT_BIN)/test_zip \
 		$(UNIT_BIN)/test_zip_isal $(UNIT_BIN)/test_zip_libdeflate \
