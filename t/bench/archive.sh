@@ -64,6 +64,8 @@
 # Environment: BENCH_FULL=1 (adds 1 GiB), BENCH_LEVEL (default 6),
 # BENCH_REPS (default 9 for 10 MiB, 7 for 100 MiB, 3 for 1 GiB),
 # BENCH_LEVELS=1, BENCH_SUMMARY (a file the FIGURE lines are added to),
+# BENCH_CASES ("json 1g 3,ndjson 100m 7": the cases instead of the
+# default ones), BENCH_MEMORY=1 (the memory figures of the cases only),
 # BENCH_PORT (default 1995), BENCH_TMP (default /tmp), BENCH_KEEP=1
 # (keep the work directory), TEST_NGINX_BINARY, EXPORT_MODULE.
 
@@ -241,6 +243,10 @@ read -r DEF_CELL DEF_ROW < <("$BIN/exportgen" -D)
 CASES=("json 10m 9" "json 100m 7" "ndjson 100m 7")
 if [ "$FULL" = 1 ]; then
     CASES+=("json 1g 3")
+fi
+if [ -n "${BENCH_CASES:-}" ]; then
+    # "KIND SIZE ROUNDS,...", e.g. "json 100m 7,ndjson 100m 7"
+    IFS=, read -r -a CASES <<< "$BENCH_CASES"
 fi
 
 zlib_version=$(dpkg-query -W -f='${Version}' zlib1g 2>/dev/null || echo "?")
@@ -603,6 +609,47 @@ run_case() {
     echo
 }
 
+# memory_case KIND SIZE: the memory figures alone, one export and one
+# module run (BENCH_MEMORY=1: the 1 GiB report without its hour of
+# rounds on a loaded machine)
+memory_case() {
+    local kind=$1 size=$2 run dir name report label growth
+
+    run=$(printf '%08x-0000-4000-8000-%012x' "$RANDOM$RANDOM" "$RANDOM")
+    dir=$WORK/runs/$run
+    mkdir -p "$dir"
+
+    if [ "$kind" = ndjson ]; then
+        name=health-events
+        report=$dir/$name.ndjson
+        "$BIN/genreport" -n "$size" "$report"
+    else
+        name=health-check
+        report=$dir/$name.json
+        "$BIN/genreport" "$size" "$report"
+    fi
+
+    label="$(human "$(stat -c %s "$report")") ${kind^^}"
+
+    gen_run "$dir" "$WORK/gen.zip"
+    growth=$(gen_growth)
+    unzip -tq "$WORK/gen.zip" >/dev/null || die "unzip -t fails on the export"
+
+    module_run "$run"
+    unzip -p "$NG/export.zip" "$name.csv" | cmp -s - <(unzip -p "$WORK/gen.zip" "$name.csv") \
+        || die "the module's CSV differs from exportgen's ($label)"
+
+    printf '== %s, memory only: export %s s, growth over idle %s MiB; module %s s, worker VmHWM growth %s MiB\n' \
+        "$label" "$T" "$(mib "$growth")" "$E2E" "$(mib "$NGX_GROWTH_KB")"
+
+    memory "$label (memory only): export peak RSS - idle" "$(mib "$growth")"
+    memory "$label (memory only): nginx worker VmHWM growth" "$(mib "$NGX_GROWTH_KB")"
+
+    LARGEST=$label
+    rm -rf "$dir" "$WORK/gen.zip" "$NG/export.zip"
+    echo
+}
+
 limits_case() {
     local run dir x growth
 
@@ -717,7 +764,11 @@ fi
 
 for c in "${CASES[@]}"; do
     # shellcheck disable=SC2086
-    run_case $c
+    if [ "${BENCH_MEMORY:-0}" = 1 ]; then
+        memory_case $c
+    else
+        run_case $c
+    fi
 done
 
 limits_case
