@@ -688,11 +688,12 @@ limits_case() {
 # --- the table of levels ------------------------------------------------------
 
 # every level of every deflate backend on the 100 MiB JSON report:
-# median wall and CPU time of 3 interleaved rounds, archive size
+# median wall and CPU time of BENCH_REPS (default 3) interleaved rounds,
+# archive size
 levels_table() {
-    local b l i dir run report w c key zs zt
+    local b l i dir run report w c key zs zt reps=${BENCH_REPS:-3}
     local -A wall cpu size
-    local backends=(zlib)
+    local backends=(zlib) zw=()
 
     [ -f /usr/include/isa-l/igzip_lib.h ] && backends+=(isal)
     [ -f /usr/include/libdeflate.h ] && backends+=(libdeflate)
@@ -710,32 +711,35 @@ levels_table() {
     # zip -6 of the same files, the reference of the goals
     gen_run "$dir" "$WORK/gen.zip" -B zlib
     rm -rf "$WORK/x" && mkdir -p "$WORK/x" && unzip -q "$WORK/gen.zip" -d "$WORK/x"
-    for i in 1 2 3; do
+    for i in $(seq "$reps"); do
         rm -f "$WORK/zip.zip"
         timed "$WORK/zip.t" zip -q -j -6 "$WORK/zip.zip" "$WORK"/x/*
         read -r w c < "$WORK/zip.t"
-        wall[zip,$i]=$w
+        zw+=("$w")
     done
-    zt=$(median "${wall[zip,1]}" "${wall[zip,2]}" "${wall[zip,3]}")
+    zt=$(median "${zw[@]}")
     zs=$(stat -c %s "$WORK/zip.zip")
 
-    echo "levels: the 100 MiB JSON report, exportgen, median of 3 rounds; zip -6: $zt s, $zs bytes"
+    echo "levels: the 100 MiB JSON report, exportgen, median of $reps rounds; zip -6: $zt s, $zs bytes"
+    echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
     printf '| level | backend (its level) | wall (s) | cpu (s) | wall / zip -6 | archive (bytes) | size / zip -6 |\n'
     printf '|---|---|---|---|---|---|---|\n'
 
     for l in 1 2 3 4 5 6 7 8 9; do
-        for i in 1 2 3; do
+        for i in $(seq "$reps"); do
             for b in "${backends[@]}"; do
                 LEVEL=$l gen_run "$dir" "$WORK/gen.zip" -B "$b"
-                wall[$b,$l,$i]=$T
-                cpu[$b,$l,$i]=$C
+                wall[$b,$l]+="$T "
+                cpu[$b,$l]+="$C "
                 size[$b,$l]=$(stat -c %s "$WORK/gen.zip")
             done
         done
         for b in "${backends[@]}"; do
             key="$b,$l"
-            w=$(median "${wall[$key,1]}" "${wall[$key,2]}" "${wall[$key,3]}")
-            c=$(median "${cpu[$key,1]}" "${cpu[$key,2]}" "${cpu[$key,3]}")
+            # shellcheck disable=SC2086
+            w=$(median ${wall[$key]})
+            # shellcheck disable=SC2086
+            c=$(median ${cpu[$key]})
             printf '| %s | %s (%s) | %s | %s | %s | %s | %s |\n' "$l" "$b" \
                 "$(LEVEL_OF "$b" "$l")" "$w" "$c" "$(div "$w" "$zt")" \
                 "${size[$key]}" "$(div3 "${size[$key]}" "$zs")"
