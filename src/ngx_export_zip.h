@@ -148,7 +148,8 @@ void exz_destroy(exz_t *z);
 
 /*
  * The deflate backend this writer was built with: "zlib 1.2.13" (zlib's
- * version) or "ISA-L" (built with EXZ_ISAL=1), for logs and benchmarks.
+ * version), "ISA-L" (built with EXZ_ISAL=1) or "libdeflate v1.14" (built
+ * with EXZ_LIBDEFLATE=1), for logs and benchmarks.
  */
 const char *exz_backend(void);
 
