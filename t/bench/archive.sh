@@ -141,6 +141,23 @@ figure() {
     fi
 }
 
+# figure_noisy NAME GOAL MEDIAN RATIO...: a time figure, the median of
+# the rounds and their per-round ratios; a goal met only within the noise
+# is not met, so PASS needs the upper quartile of the rounds at the goal
+# too (the value shows both)
+figure_noisy() {
+    local name=$1 goal=$2 med=$3 q3 v
+    shift 3
+    q3=$(printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+        END { i = int((3 * NR + 3) / 4); if (i > NR) i = NR; printf "%.2f", v[i] }')
+    v=$(awk -v m="$med" -v q="$q3" -v g="$goal" 'BEGIN { print (m <= g && q <= g) ? "PASS" : "MISS" }')
+    FIGURES+=("$(printf '%-58s %-9s %9s  %s' "$name" "<= $goal" "$med (q3 $q3)" "$v")")
+    if [ -n "$SUMMARY" ]; then
+        printf 'FIGURE\t%s\t%s\t%s\t%s\n' "archive: $name" "<= $goal" \
+            "$med (q3 $q3)" "$v" >> "$SUMMARY"
+    fi
+}
+
 # ratio NAME WALL CPU GOAL: a line of the table of time ratios (GOAL
 # "-": none, for information)
 ratio() {
@@ -592,10 +609,10 @@ run_case() {
     ratio "$label: export on zlib / zip -$LEVEL" "$(div "$f" "$z")" "$(div "$fc" "$zc")" "$T_FALLBACK"
     ratio "$label: export / bare zlib" "$(div "$g" "$l")" "$(div "$gc" "$lc")" "-"
 
-    figure "$label: export wall / zip -$LEVEL wall ($BACKEND, median of $reps)" "<=" "$T_ZIP" "$(div "$g" "$z")"
-    figure "$label: module wall / zip -$LEVEL wall ($BACKEND, median of $reps)" "<=" "$T_ZIP" "$(div "$m" "$z")"
+    figure_noisy "$label: export wall / zip -$LEVEL wall ($BACKEND, median of $reps)" "$T_ZIP" "$(div "$g" "$z")" "${rg[@]}"
+    figure_noisy "$label: module wall / zip -$LEVEL wall ($BACKEND, median of $reps)" "$T_ZIP" "$(div "$m" "$z")" "${rmod[@]}"
     figure "$label: archive size / zip -$LEVEL size ($BACKEND)" "<=" "$T_SIZE" "$(div3 "$gsize" "$zsize")"
-    figure "$label: zlib fallback export wall / zip -$LEVEL wall (median of $reps)" "<=" "$T_FALLBACK" "$(div "$f" "$z")"
+    figure_noisy "$label: zlib fallback export wall / zip -$LEVEL wall (median of $reps)" "$T_FALLBACK" "$(div "$f" "$z")" "${rf[@]}"
     memory "$label: export peak RSS - idle" "$(mib "$growth")"
     memory "$label: nginx worker VmHWM growth" "$(mib "$mgrowth")"
 
