@@ -14,6 +14,7 @@
  */
 
 
+#include <stdint.h>
 #include <string.h>
 
 #include "ngx_export_utf8.h"
@@ -27,6 +28,7 @@ exu_feed(exu_state_t *st, const unsigned char *p, size_t len,
     const char **why)
 {
     size_t         i;
+    uint64_t       w;
     unsigned char  b;
 
     for (i = 0; i < len; i++) {
@@ -54,6 +56,17 @@ exu_feed(exu_state_t *st, const unsigned char *p, size_t len,
         }
 
         if (b < 0x80) {
+            /* reports are mostly ASCII: skip it 8 bytes at a time */
+            while (len - i > 8) {
+                memcpy(&w, p + i + 1, 8);
+
+                if (w & 0x8080808080808080ULL) {
+                    break;
+                }
+
+                i += 8;
+            }
+
             continue;
         }
 

@@ -1,6 +1,6 @@
 
 /*
- * Streaming ZIP writer (zlib, no nginx dependency).
+ * Streaming ZIP writer (zlib or ISA-L, no nginx dependency).
  *
  * Usage: exz_create(), then for every entry exz_begin(), any number of
  * exz_write() calls and exz_end(); then exz_finish() and exz_destroy(),
@@ -35,6 +35,9 @@
 #define EXZ_NAME_MAX       65535    /* bytes, a 16-bit header field */
 #define EXZ_BUFFER_SIZE    (256 * 1024)
 
+/* libdeflate builds: the deflate threads exz_thread() adds, see there */
+#define EXZ_DEFLATE_THREADS  2
+
 /* exz_thread() flags */
 #define EXZ_THREAD_BATCH   0x01     /* SCHED_BATCH where there is one */
 
@@ -45,7 +48,8 @@ typedef struct exz_s  exz_t;
 /*
  * fd: a regular file opened O_WRONLY|O_CREAT|O_TRUNC (not O_APPEND); the
  * archive starts at the current file offset, normally 0.  level: 0..9,
- * 0 stores entries uncompressed, -1 means zlib's default (6).
+ * 0 stores entries uncompressed, -1 means zlib's default (6); see
+ * exz_backend_level() for what each level is with ISA-L.
  * Returns NULL only on allocation failure; a bad fd or level is reported
  * by the first call that uses the object.
  */
@@ -68,7 +72,14 @@ exz_t *exz_create(int fd, int level);
  * takes to deflate one 256 KiB chunk; queued data is dropped.  The fd
  * must stay open until exz_finish() or exz_destroy() has returned.
  *
- * The thread blocks all signals.  EXZ_THREAD_BATCH puts it in the
+ * Built on libdeflate (EXZ_LIBDEFLATE=1), it also starts
+ * EXZ_DEFLATE_THREADS deflate threads: the entries are deflated in
+ * pieces of 256 KiB side by side, up to 5 pieces (2.5 MiB and a
+ * compressor per deflate thread) at a time, joined in order by the
+ * writer's thread; if they cannot be started, the writer's thread
+ * deflates alone.  The archive is the same either way.
+ *
+ * The threads block all signals.  EXZ_THREAD_BATCH puts it in the
  * SCHED_BATCH policy (Linux; ignored elsewhere or if refused): the same
  * share of CPU as the nice value gives it, but it never preempts other
  * threads when it wakes up, so that an event loop on the same core keeps
@@ -134,6 +145,20 @@ int exz_reset(exz_t *z, int fd, int level);
 
 /* stops the thread if any, frees everything; does not close fd; NULL ok */
 void exz_destroy(exz_t *z);
+
+/*
+ * The deflate backend this writer was built with: "zlib 1.2.13" (zlib's
+ * version), "ISA-L" (built with EXZ_ISAL=1) or "libdeflate v1.14" (built
+ * with EXZ_LIBDEFLATE=1), for logs and benchmarks.
+ */
+const char *exz_backend(void);
+
+/*
+ * The backend's own level that a level of exz_create() gives: zlib's
+ * is the same; ISA-L's levels are 0 to 3 (1 for 1, 2 for 2 to 5, 3 for
+ * 6 to 9).  0 stores with either.
+ */
+int exz_backend_level(int level);
 
 /*
  * Entry name check used by exz_begin(): returns NULL if the name is

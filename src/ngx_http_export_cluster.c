@@ -284,6 +284,25 @@ ngx_http_export_resolve(ngx_http_request_t *r, ngx_http_export_zone_t *zone,
 }
 
 
+/* the answer of a handler whose ngx_http_export_resolve() was not NGX_OK */
+
+ngx_int_t
+ngx_http_export_resolve_answer(ngx_http_request_t *r, ngx_int_t rc)
+{
+    switch (rc) {
+
+    case NGX_DONE:
+        return NGX_DONE;
+
+    case NGX_BUSY:
+        return ngx_http_export_store_busy(r);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
 /*
  * A POST claims its run for the new task "cl" in the store; the request
  * waits and runs again, and ngx_http_export_looked() then says whether
@@ -870,11 +889,9 @@ ngx_http_export_task_fill(ngx_http_export_zone_t *zone,
     ngx_http_export_was_t *was)
 {
     size_t                      len;
-    ngx_uint_t                  i, progress;
+    ngx_uint_t                  progress;
     exp_claim_t                *c;
     exp_meta_t                 *m;
-    exp_meta_warning_t          mw;
-    ngx_http_export_warning_t  *warn;
 
     static u_char  stopped[] = "the export stopped without an error";
 
@@ -965,30 +982,7 @@ ngx_http_export_task_fill(ngx_http_export_zone_t *zone,
     task->updated_ms = task->finished_ms;
     task->nwarnings = (ngx_uint_t) m->nwarnings;
 
-    if (m->nkept) {
-        len = ngx_min(m->nkept, NGX_HTTP_EXPORT_WARNINGS_MAX);
-
-        task->warnings = ngx_slab_calloc_locked(zone->shpool,
-                                  len * sizeof(ngx_http_export_warning_t));
-
-        for (i = 0; task->warnings && i < len; i++) {
-            exp_meta_warning(m, i, &mw);
-            warn = &task->warnings[i];
-
-            if (mw.report) {
-                ngx_cpystrn(warn->report, (u_char *) mw.report,
-                            sizeof(warn->report));
-            }
-
-            if (mw.message) {
-                ngx_cpystrn(warn->reason, (u_char *) mw.message,
-                            sizeof(warn->reason));
-            }
-
-            warn->offset = mw.offset;
-            task->nkept = i + 1;
-        }
-    }
+    ngx_http_export_task_warnings(zone, task, m);
 
     if (ngx_strcmp(m->state, "COMPLETED") == 0) {
         task->state = NGX_HTTP_EXPORT_COMPLETED;

@@ -44,6 +44,8 @@ ngx_int_t ngx_http_export_claim_request(ngx_http_request_t *r,
     ngx_http_export_claim_t *cl);
 ngx_int_t ngx_http_export_delete_request(ngx_http_request_t *r,
     ngx_http_export_zone_t *zone, ngx_str_t *run);
+ngx_int_t ngx_http_export_resolve_answer(ngx_http_request_t *r,
+    ngx_int_t rc);
 ngx_http_export_looked_t *ngx_http_export_looked(ngx_http_request_t *r);
 ngx_uint_t ngx_http_export_store_down(ngx_http_request_t *r);
 ngx_http_export_task_t *ngx_http_export_apply(ngx_http_export_zone_t *zone,

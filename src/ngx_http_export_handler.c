@@ -299,6 +299,46 @@ ngx_http_export_source(ngx_http_request_t *r,
 }
 
 
+/* why a POST gets 503: its errorCode, message and remediation */
+#define NGX_HTTP_EXPORT_ZONE_FULL     0
+#define NGX_HTTP_EXPORT_POOL_FULL     1
+#define NGX_HTTP_EXPORT_STORE_BUSY    2
+#define NGX_HTTP_EXPORT_STORE_DOWN    3
+
+static const char  *ngx_http_export_refusals[][3] = {
+    { "EXPORT_CAPACITY", "the export zone is full of unfinished exports",
+      "Retry after the time in Retry-After; if this lasts, the operator "
+      "should make export_zone larger." },
+    { "EXPORT_CAPACITY", "the export thread pool's queue is full",
+      "Retry after the time in Retry-After; if this lasts, the operator "
+      "should raise the thread pool's max_queue." },
+    { "EXPORT_CAPACITY", "the export store's thread pool queue is full",
+      "Retry after the time in Retry-After; if this lasts, the operator "
+      "should raise the max_queue of the pool that "
+      "export_store_thread_pool names." },
+    { "EXPORT_STORE_UNAVAILABLE", "the export store cannot be written",
+      "Retry after the time in Retry-After; if this lasts, the operator "
+      "should check the export store (space, permissions, the shared "
+      "file system)." }
+};
+
+
+static ngx_int_t
+ngx_http_export_refuse(ngx_http_export_zone_t *zone,
+    ngx_http_export_start_t *st, ngx_uint_t why)
+{
+    (void) ngx_atomic_fetch_add(&zone->sh->stats.rejected_503, 1);
+
+    st->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+    st->retry_after = 5;
+    st->code = ngx_http_export_refusals[why][0];
+    st->message = ngx_http_export_refusals[why][1];
+    st->remediation = ngx_http_export_refusals[why][2];
+
+    return NGX_OK;
+}
+
+
 /*
  * Starts an export, the same way for every style.  A keyed task whose
  * run already has an unfinished export in the zone gets that one back,
@@ -483,15 +523,7 @@ ngx_http_export_start(ngx_http_request_t *r,
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "export: the queue of export_store_thread_pool is full");
 
-    (void) ngx_atomic_fetch_add(&zone->sh->stats.rejected_503, 1);
-
-    st->status = NGX_HTTP_SERVICE_UNAVAILABLE;
-    st->retry_after = 5;
-    st->message = "the export store's thread pool queue is full";
-    st->remediation = "Retry after the time in Retry-After; if this "
-                      "lasts, the operator should raise the max_queue of "
-                      "the pool that export_store_thread_pool names.";
-    return NGX_OK;
+    return ngx_http_export_refuse(zone, st, NGX_HTTP_EXPORT_STORE_BUSY);
 
 done:
 
@@ -541,32 +573,15 @@ ngx_http_export_started(ngx_http_request_t *r,
                 goto done;
             }
 
-            (void) ngx_atomic_fetch_add(&zone->sh->stats.rejected_503, 1);
-
-            st->status = NGX_HTTP_SERVICE_UNAVAILABLE;
-            st->retry_after = 5;
-            st->message = "the export zone is full of unfinished exports";
-            st->remediation = "Retry after the time in Retry-After; if "
-                              "this lasts, the operator should make "
-                              "export_zone larger.";
-            return NGX_OK;
+            return ngx_http_export_refuse(zone, st,
+                                          NGX_HTTP_EXPORT_ZONE_FULL);
         }
 
         ngx_log_error(NGX_LOG_ERR, r->connection->log, looked->err,
                       "export: run %V: the export store \"%V\" cannot be "
                       "written", &st->run, &elcf->store);
 
-        (void) ngx_atomic_fetch_add(&zone->sh->stats.rejected_503, 1);
-
-        st->status = NGX_HTTP_SERVICE_UNAVAILABLE;
-        st->retry_after = 5;
-        st->code = "EXPORT_STORE_UNAVAILABLE";
-        st->message = "the export store cannot be written";
-        st->remediation = "Retry after the time in Retry-After; if this "
-                          "lasts, the operator should check the export "
-                          "store (space, permissions, the shared file "
-                          "system).";
-        return NGX_OK;
+        return ngx_http_export_refuse(zone, st, NGX_HTTP_EXPORT_STORE_DOWN);
     }
 
     ngx_shmtx_lock(&zone->shpool->mutex);
@@ -636,15 +651,7 @@ ngx_http_export_started(ngx_http_request_t *r,
         ngx_http_export_store_forget(zone, &elcf->store, &st->run,
                                      ctx->new_id);
 
-        (void) ngx_atomic_fetch_add(&zone->sh->stats.rejected_503, 1);
-
-        st->status = NGX_HTTP_SERVICE_UNAVAILABLE;
-        st->retry_after = 5;
-        st->message = "the export zone is full of unfinished exports";
-        st->remediation = "Retry after the time in Retry-After; if this "
-                          "lasts, the operator should make export_zone "
-                          "larger.";
-        return NGX_OK;
+        return ngx_http_export_refuse(zone, st, NGX_HTTP_EXPORT_ZONE_FULL);
     }
 
     if (start
@@ -667,15 +674,7 @@ ngx_http_export_started(ngx_http_request_t *r,
         ngx_http_export_store_forget(zone, &elcf->store, &st->run,
                                      ctx->new_id);
 
-        (void) ngx_atomic_fetch_add(&zone->sh->stats.rejected_503, 1);
-
-        st->status = NGX_HTTP_SERVICE_UNAVAILABLE;
-        st->retry_after = 5;
-        st->message = "the export thread pool's queue is full";
-        st->remediation = "Retry after the time in Retry-After; if this "
-                          "lasts, the operator should raise the thread "
-                          "pool's max_queue.";
-        return NGX_OK;
+        return ngx_http_export_refuse(zone, st, NGX_HTTP_EXPORT_POOL_FULL);
     }
 
 done:

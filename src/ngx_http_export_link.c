@@ -423,15 +423,9 @@ ngx_http_export_download(ngx_http_request_t *r)
 
     /* a task the zone does not know may be in the store */
 
-    switch (ngx_http_export_resolve(r, zone, NULL, id, 1)) {
-    case NGX_OK:
-        break;
-    case NGX_DONE:
-        return NGX_DONE;
-    case NGX_BUSY:
-        return ngx_http_export_store_busy(r);
-    default:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    rc = ngx_http_export_resolve(r, zone, NULL, id, 1);
+    if (rc != NGX_OK) {
+        return ngx_http_export_resolve_answer(r, rc);
     }
 
     ngx_shmtx_lock(&zone->shpool->mutex);
@@ -548,15 +542,9 @@ ngx_http_export_data(ngx_http_request_t *r)
                    "8-4-4-4-12 hexadecimal digits.");
     }
 
-    switch (ngx_http_export_resolve(r, zone, &ctx->run, NULL, 1)) {
-    case NGX_OK:
-        break;
-    case NGX_DONE:
-        return NGX_DONE;
-    case NGX_BUSY:
-        return ngx_http_export_store_busy(r);
-    default:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    rc = ngx_http_export_resolve(r, zone, &ctx->run, NULL, 1);
+    if (rc != NGX_OK) {
+        return ngx_http_export_resolve_answer(r, rc);
     }
 
     ngx_shmtx_lock(&zone->shpool->mutex);

@@ -755,13 +755,10 @@ ngx_http_export_meta_load(ngx_http_export_zone_t *zone, ngx_str_t *store,
     time_t                       finished;
     yajl_val                     root;
     ngx_str_t                    path, state, error, run;
-    ngx_uint_t                   i;
     exp_meta_t                   m;
     struct stat                  st;
-    exp_meta_warning_t           mw;
     ngx_http_export_spec_t       spec;
     ngx_http_export_task_t      *task, *old;
-    ngx_http_export_warning_t   *warn;
 
     u_char                       rbuf[EXP_RUN_MAX], id[16];
     size_t                       rlen;
@@ -930,31 +927,7 @@ ngx_http_export_meta_load(ngx_http_export_zone_t *zone, ngx_str_t *store,
     task->size = (off_t) m.size;
     task->nwarnings = (ngx_uint_t) m.nwarnings;
 
-    if (m.nkept) {
-        len = ngx_min(m.nkept, NGX_HTTP_EXPORT_WARNINGS_MAX);
-
-        task->warnings = ngx_slab_calloc_locked(zone->shpool,
-                                  len * sizeof(ngx_http_export_warning_t));
-
-        for (i = 0; task->warnings && i < len; i++) {
-            exp_meta_warning(&m, i, &mw);
-            warn = &task->warnings[i];
-
-            if (mw.report) {
-                ngx_cpystrn(warn->report, (u_char *) mw.report,
-                            sizeof(warn->report));
-            }
-
-            if (mw.message) {
-                ngx_cpystrn(warn->reason, (u_char *) mw.message,
-                            sizeof(warn->reason));
-            }
-
-            warn->offset = mw.offset;
-
-            task->nkept = i + 1;
-        }
-    }
+    ngx_http_export_task_warnings(zone, task, &m);
 
     if (state.len == sizeof("COMPLETED") - 1
         && ngx_strncmp(state.data, "COMPLETED", state.len) == 0)

@@ -8,6 +8,7 @@
 #include "ngx_http_export_module.h"
 #include "ngx_http_export_cluster.h"
 #include "ngx_http_export_rundir.h"
+#include "ngx_export_zip.h"
 
 
 
@@ -1514,8 +1515,10 @@ ngx_http_export_init_module(ngx_cycle_t *cycle)
     /* once a start (and once an "nginx -t"), not again on each reload */
 
     if (cycle->old_cycle == NULL || cycle->old_cycle->conf_ctx == NULL) {
+        /* the deflate backend is a build choice (config): say which */
         ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
-                      "export module " NGX_HTTP_EXPORT_VERSION " loaded");
+                      "export module " NGX_HTTP_EXPORT_VERSION
+                      " loaded (deflate: %s)", exz_backend());
     }
 
     if (emcf == NULL || !emcf->check_user) {

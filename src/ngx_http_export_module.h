@@ -463,6 +463,8 @@ void ngx_http_export_task_remove(ngx_http_export_zone_t *zone,
     ngx_http_export_task_t *task);
 void ngx_http_export_task_path(ngx_http_export_task_t *task,
     ngx_array_t *paths);
+void ngx_http_export_task_warnings(ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task, exp_meta_t *m);
 void ngx_http_export_task_follow(ngx_http_export_zone_t *zone,
     ngx_http_export_task_t *task);
 void ngx_http_export_task_unfollow(ngx_http_export_zone_t *zone,

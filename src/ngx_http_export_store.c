@@ -731,6 +731,46 @@ ngx_http_export_expire(ngx_http_export_zone_t *zone, ngx_uint_t evict,
 }
 
 
+/* the warnings that metadata in the store keeps, into the task */
+
+void
+ngx_http_export_task_warnings(ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task, exp_meta_t *m)
+{
+    size_t                      n;
+    ngx_uint_t                  i;
+    exp_meta_warning_t          mw;
+    ngx_http_export_warning_t  *warn;
+
+    if (m->nkept == 0) {
+        return;
+    }
+
+    n = ngx_min(m->nkept, NGX_HTTP_EXPORT_WARNINGS_MAX);
+
+    task->warnings = ngx_slab_calloc_locked(zone->shpool,
+                                     n * sizeof(ngx_http_export_warning_t));
+
+    for (i = 0; task->warnings && i < n; i++) {
+        exp_meta_warning(m, i, &mw);
+        warn = &task->warnings[i];
+
+        if (mw.report) {
+            ngx_cpystrn(warn->report, (u_char *) mw.report,
+                        sizeof(warn->report));
+        }
+
+        if (mw.message) {
+            ngx_cpystrn(warn->reason, (u_char *) mw.message,
+                        sizeof(warn->reason));
+        }
+
+        warn->offset = mw.offset;
+        task->nkept = i + 1;
+    }
+}
+
+
 /*
  * Another node's unfinished build that worker 0 looks at each second:
  * a queue of its own, so that the look never walks the whole zone.

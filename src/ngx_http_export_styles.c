@@ -313,6 +313,7 @@ ngx_http_export_task_by_job(ngx_http_request_t *r, ngx_str_t *job,
     ngx_http_export_snapshot_t *snap)
 {
     u_char                  id[16];
+    ngx_int_t               rc;
     ngx_http_export_ctx_t  *ctx;
     ngx_http_export_zone_t *zone;
     ngx_http_export_task_t *task;
@@ -330,15 +331,9 @@ ngx_http_export_task_by_job(ngx_http_request_t *r, ngx_str_t *job,
 
     /* a task the zone does not know may be in the store */
 
-    switch (ngx_http_export_resolve(r, zone, NULL, id, 0)) {
-    case NGX_OK:
-        break;
-    case NGX_DONE:
-        return NGX_DONE;
-    case NGX_BUSY:
-        return ngx_http_export_store_busy(r);
-    default:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    rc = ngx_http_export_resolve(r, zone, NULL, id, 0);
+    if (rc != NGX_OK) {
+        return ngx_http_export_resolve_answer(r, rc);
     }
 
     ngx_shmtx_lock(&zone->shpool->mutex);

@@ -163,7 +163,7 @@ static ngx_int_t
 ngx_http_export_webadmit_file(ngx_http_request_t *r,
     ngx_http_export_loc_conf_t *elcf, ngx_http_export_ctx_t *ctx)
 {
-    ngx_int_t                    serial;
+    ngx_int_t                    rc, serial;
     ngx_str_t                    value, href;
     yajl_gen                     g;
     ngx_http_export_zone_t      *zone;
@@ -183,15 +183,9 @@ ngx_http_export_webadmit_file(ngx_http_request_t *r,
 
     zone = elcf->shm_zone->data;
 
-    switch (ngx_http_export_resolve(r, zone, &ctx->run, NULL, 0)) {
-    case NGX_OK:
-        break;
-    case NGX_DONE:
-        return NGX_DONE;
-    case NGX_BUSY:
-        return ngx_http_export_store_busy(r);
-    default:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    rc = ngx_http_export_resolve(r, zone, &ctx->run, NULL, 0);
+    if (rc != NGX_OK) {
+        return ngx_http_export_resolve_answer(r, rc);
     }
 
     ngx_shmtx_lock(&zone->shpool->mutex);

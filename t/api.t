@@ -130,7 +130,7 @@ thread_pool exports threads=1;
 --- user_files eval
 ">>> store/.keep\n"
 . ">>> runs/11111111-2222-4333-8444-555555555555/big.ndjson\n"
-. (qq({"host": "esx", "msg": "@{[ 'x' x 300 ]}"}\n) x 40000)
+. (qq({"host": "esx", "msg": "@{[ 'x' x 300 ]}"}\n) x 160000)
 --- json eval
 [
     { id => sub { $::first = $_[0]; $_[0] =~ $::UUID } },

@@ -7,7 +7,7 @@ set -euo pipefail
 want=(nginx nginx-dev libyajl-dev uuid-dev libssl-dev zlib1g-dev
       libtest-base-perl libtest-longstring-perl liblist-moreutils-perl
       libtext-diff-perl libwww-perl unzip libarchive-tools python3
-      libcmocka-dev curl make gcc procps
+      libcmocka-dev curl make gcc procps libisal-dev libdeflate-dev
       openssl libio-socket-ssl-perl libhttp-daemon-perl)
 
 case "${1:-}" in

@@ -13,6 +13,7 @@ use HTTP::Tiny;
 use IO::Select;
 use IO::Socket::INET;
 use JSON::PP;
+use POSIX ();
 use Time::HiRes qw(sleep time);
 
 use ExportTest qw(test_dir slurp);
@@ -20,7 +21,7 @@ use ExportTest qw(test_dir slurp);
 use Exporter 'import';
 our @EXPORT = qw(cluster_dir start_node stop_node kill_node start_front
                  stop_front node_req front_req json_at wait_at
-                 simultaneous node_log stop_all);
+                 simultaneous node_log stop_all throttle unthrottle);
 
 my $nginx_bin = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
 my @modules = split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} || '');
@@ -199,9 +200,41 @@ sub node_pids {
 }
 
 
+# A slow node: its processes are stopped 80% of the time (SIGSTOP and
+# SIGCONT, 100 ms a cycle), so that a build that a fast deflate ends in
+# a second lasts several, while its heartbeat, every second, goes on.
+my %throttlers;
+
+sub throttle {
+    my ($node) = @_;
+    my @pids = node_pids($node);
+    my $pid = fork();
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        $SIG{TERM} = sub { kill 'CONT', @pids; POSIX::_exit(0) };
+        while (1) {
+            kill 'STOP', @pids;
+            select(undef, undef, undef, 0.08);
+            kill 'CONT', @pids;
+            select(undef, undef, undef, 0.02);
+        }
+    }
+    $throttlers{ $node->{root} } = $pid;
+}
+
+sub unthrottle {
+    my ($node) = @_;
+    my $pid = delete $throttlers{ $node->{root} } or return;
+    kill 'TERM', $pid;
+    waitpid($pid, 0);
+    kill 'CONT', node_pids($node);
+}
+
+
 # the whole node at once, master and workers, as a machine that dies
 sub kill_node {
     my ($node) = @_;
+    unthrottle($node);
     my $pid = master_pid($node->{root});
     my @pids = ($pid, workers_of($pid));
     kill 'KILL', @pids;
@@ -265,7 +298,14 @@ CONF
 sub stop_front { stop_prefix(cluster_dir() . '/front') }
 
 
-sub stop_all { stop_prefix($_) for keys %running }
+sub stop_all {
+    for my $root (keys %throttlers) {
+        my $pid = delete $throttlers{$root};
+        kill 'TERM', $pid;
+        waitpid($pid, 0);
+    }
+    stop_prefix($_) for keys %running;
+}
 
 END { stop_all() }
 

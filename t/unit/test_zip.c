@@ -52,6 +52,14 @@
 #define TZ_NO_UNZIP     0x02
 #define TZ_NO_BSDTAR    0x04
 #define TZ_NO_EXTRACT   0x08    /* skip bsdtar -xOf (data through libarchive) */
+
+/* the threads exz_thread() starts: with libdeflate, its deflate threads
+   too (not at level 0) */
+#if (EXZ_LIBDEFLATE)
+#define TZ_THREADS      (1 + EXZ_DEFLATE_THREADS)
+#else
+#define TZ_THREADS      1
+#endif
 #define TZ_PY_STREAM    0x10    /* zipfile: stream-read only, no testzip() */
 #define TZ_TIMING       0x20    /* print how long each reader took */
 
@@ -1253,18 +1261,36 @@ test_levels(void **state)
         }
     }
 
+    for (i = 0; i < 10; i++) {
+        print_message("    level %zu (%s level %d): %llu bytes\n", i,
+                      exz_backend(), exz_backend_level((int) i),
+                      (unsigned long long) size[i]);
+    }
+
     /* compression actually happens and responds to the level */
     assert_true(size[1] < size[0] * 3 / 5);
-    assert_true(size[9] < size[1]);
+
+    if (exz_backend_level(9) == 9) {
+        assert_true(size[9] < size[1]);
+
+    } else {
+        /*
+         * ISA-L: 1, 2 to 5 and 6 to 9 are its levels 1, 2 and 3.  On
+         * reports 3 is the smallest (docs/benchmarks.md); on this short
+         * and regular text it is within 1% of 1.
+         */
+        assert_int_equal(exz_backend_level(1), 1);
+        assert_int_equal(exz_backend_level(5), 2);
+        assert_int_equal(exz_backend_level(6), 3);
+        assert_int_equal(exz_backend_level(-1), 3);
+        assert_int_equal(size[3], size[5]);
+        assert_int_equal(size[6], size[9]);
+        assert_true(size[9] < size[1] * 101 / 100);
+    }
 
     /* -1 is zlib's default, level 6 */
     tz_path(path, sizeof(path), "level-default.zip");
     assert_int_equal(tz_build(path, -1, 0, s, 4, 16), size[6]);
-
-    for (i = 0; i < 10; i++) {
-        print_message("    level %zu: %llu bytes\n", i,
-                      (unsigned long long) size[i]);
-    }
 
     free(text);
     free(bin);
@@ -2287,7 +2313,7 @@ test_thread_dev_full(void **state)
         assert_int_equal(exz_errno(z), ENOSPC);
 
         /* the failed thread still waits, for exz_destroy() */
-        assert_int_equal(tz_tasks(), 1);
+        assert_int_equal(tz_tasks(), level ? TZ_THREADS : 1);
         exz_destroy(z);
         assert_int_equal(tz_tasks(), 0);
     }
@@ -2427,7 +2453,7 @@ test_thread_destroy(void **state)
         z = exz_create(fd, 9);
         assert_non_null(z);
         assert_int_equal(exz_thread(z, EXZ_THREAD_BATCH), 0);
-        assert_int_equal(tz_tasks(), 1);
+        assert_int_equal(tz_tasks(), TZ_THREADS);
 
         if (step >= 1) {
             /* the name waits in the caller's slot */
@@ -2572,7 +2598,7 @@ test_thread_misuse(void **state)
     z = tz_open(&fd);
     assert_int_equal(exz_thread(z, 0), 0);
     assert_int_equal(exz_thread(z, 0), EINVAL);
-    assert_int_equal(tz_tasks(), 1);
+    assert_int_equal(tz_tasks(), TZ_THREADS);
     tz_close(z, fd, "");
     assert_int_equal(tz_tasks(), 0);
 

@@ -6,6 +6,7 @@
  *   exportgen [-T] [-l level] [-m max_report_size] [-c max_columns]
  *             [-C max_cell] [-R max_row] RUN OUT.zip
  *   exportgen -D        prints the converter's default max_cell and max_row
+ *   exportgen -V        prints the zip writer's deflate backend
  *
  * It does what ngx_http_export_job.c does, with the same calls in the
  * same order: the *.json and *.ndjson regular files of RUN, sorted by
@@ -23,6 +24,10 @@
  * -T: the zip writer without its thread (CRC, deflate and writes in the
  * calling thread, as the job did before it had the thread), for
  * comparison.
+ *
+ * Built like the zip writer with -DEXZ_LIBDEFLATE=1 -ldeflate,
+ * -DEXZ_ISAL=1 -lisal, or -lz for zlib (t/bench/archive.sh builds it on
+ * the module's backend and on zlib).
  *
  * On stderr, one line "key=value ...": the wall time of each phase in
  * seconds (copy: the original with pass 1; emit: pass 2), the resident
@@ -505,13 +510,16 @@ main(int argc, char **argv)
     copt.max_report_size = (uint64_t) 1024 << 20;
     copt.max_columns = 2048;
 
-    while ((c = getopt(argc, argv, "l:m:c:C:R:DT")) != -1) {
+    while ((c = getopt(argc, argv, "l:m:c:C:R:DTV")) != -1) {
         switch (c) {
         case 'T':
             no_thread = 1;
             break;
         case 'D':
             printf("%zu %zu\n", copt.max_cell, copt.max_row);
+            return 0;
+        case 'V':
+            printf("%s\n", exz_backend());
             return 0;
         case 'l':
             level = atoi(optarg);
@@ -623,7 +631,8 @@ usage:
 
     fprintf(stderr, "usage: exportgen [-T] [-l level] [-m max_report_size] "
             "[-c max_columns] [-C max_cell] [-R max_row] RUN OUT.zip\n"
-            "       exportgen -D\n");
+            "       exportgen -D\n"
+            "       exportgen -V\n");
 
     return 2;
 }
