@@ -92,8 +92,8 @@ main(int argc, char **argv)
 
     zone = mmap(NULL, ZONE, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS,
                 -1, 0);
-    if (zone == MAP_FAILED || n <= 0 || n > NB / 2) {
-        fprintf(stderr, "usage: coldlookup [TASKS up to %d]\n", NB / 2);
+    if (zone == MAP_FAILED || n <= 0 || n > NB / 5 * 4) {
+        fprintf(stderr, "usage: coldlookup [TASKS up to %d]\n", NB / 5 * 4);
         return 2;
     }
 
