@@ -974,7 +974,9 @@ ngx_http_export_task_fill(ngx_http_export_zone_t *zone,
     task->finished = m->finished;
     task->expires = m->finished + m->ttl;
     task->size = (off_t) m->size;
-    task->nreports = m->reports >= 0 ? (ngx_uint_t) m->reports : 0;
+    task->nreports = m->reports >= 0
+                     ? (uint32_t) ngx_min(m->reports, NGX_MAX_UINT32_VALUE)
+                     : 0;
     task->finished_ms = m->finished_ms >= 0 ? (uint64_t) m->finished_ms
                                             : (uint64_t) m->finished * 1000;
     task->updated_ms = task->finished_ms;

@@ -236,7 +236,8 @@ ngx_http_export_start_run(ngx_http_request_t *r,
 /*
  * A directory of a run: export_source evaluated with $export_run_id set
  * to the run, and one stat() of it, as the static module does for every
- * file it serves; reading the reports happens in the thread pool.  The
+ * file it serves (not again when the request runs a second time after
+ * its claim); reading the reports happens in the thread pool.  The
  * result ends in '\0'.  NGX_DECLINED: no such directory.
  */
 
@@ -270,6 +271,12 @@ ngx_http_export_source(ngx_http_request_t *r,
     }
 
     ngx_cpystrn(source->data, value.data, value.len + 1);
+
+    /* a POST back from its claim in the store looked at it already */
+
+    if (ctx->claiming) {
+        return NGX_OK;
+    }
 
     if (ngx_file_info(source->data, &fi) == NGX_FILE_ERROR) {
         if (ngx_errno == NGX_ENOENT || ngx_errno == NGX_ENOTDIR) {

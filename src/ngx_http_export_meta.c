@@ -915,7 +915,9 @@ ngx_http_export_meta_load(ngx_http_export_zone_t *zone, ngx_str_t *store,
         zone->sh->serial = task->serial;
     }
 
-    task->nreports = m.reports >= 0 ? (uint64_t) m.reports : 0;
+    task->nreports = m.reports >= 0
+                     ? (uint32_t) ngx_min(m.reports, NGX_MAX_UINT32_VALUE)
+                     : 0;
     task->created_ms = m.created_ms >= 0 ? (uint64_t) m.created_ms
                                          : (uint64_t) task->created * 1000;
     task->finished_ms = m.finished_ms >= 0 ? (uint64_t) m.finished_ms

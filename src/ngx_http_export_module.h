@@ -126,52 +126,57 @@ typedef struct {
 /*
  * One export task in the shared zone.  It is found by its own id (chain
  * "id_next" of the zone's id table) and, when it exports one run on its
- * own ("keyed"), by its run (chain "run_next" of the run table; "hash"
- * is the run's keyed hash); "queue" keeps tasks oldest first for expiry.
+ * own ("keyed"), by its run (the zone's table of runs; "hash" is the
+ * run's keyed hash); "queue" keeps tasks oldest first for expiry.
  * "run" names the task in file names and links: the run id, or for an
  * export of several runs its job id.
  * Fields are read and written under the zone's slab mutex, except
  * "progress" and "cancel", single words the generation thread and the
  * handlers touch without it.
+ *
+ * The layout is for two things.  What a status GET reads comes first,
+ * in the block's first 3 cache lines (the slab aligns a block to its
+ * size): the keyed hash, the flags it decides on and the
+ * first 40 bytes of the run (a UUID run is compared within line 0),
+ * then the fields it answers with; with 100,000 tasks, more than the
+ * caches hold, a GET of a cold task takes these 3 lines from memory and
+ * no more.  And the record is small (680 bytes on 64-bit systems), so
+ * that with the strings that follow it a task takes a 1 KiB block of the
+ * slab, not 2 KiB: small integers and flags are bytes.
  */
 typedef struct ngx_http_export_task_s  ngx_http_export_task_t;
 
 struct ngx_http_export_task_s {
-    /*
-     * What a status GET reads comes first: the chains it walks and the
-     * fields it answers with fill the first 4 cache lines of the block,
-     * so that a GET of a cold task (100,000 tasks are bigger than the
-     * caches) takes 4 lines from memory, not the whole record.
-     */
-    ngx_http_export_task_t     *run_next;
+    /* line 0: the key, what decides a GET */
     ngx_http_export_task_t     *id_next;
     uint64_t                    hash;
-    size_t                      run_len;
-    u_char                      run[NGX_HTTP_EXPORT_RUN_MAX];
-    u_char                      id[16];
-
-    ngx_uint_t                  state;
-    ngx_uint_t                  running;      /* a job holds the task */
-    time_t                      expires;
-    ngx_atomic_t                progress;     /* 0 .. PROGRESS_MAX */
-    uint32_t                    style;        /* that started it */
+    uint8_t                     run_len;      /* up to RUN_MAX */
+    uint8_t                     state;
+    uint8_t                     running;      /* a job holds the task */
+    uint8_t                     unknown;      /* see below */
+    uint8_t                     foreign;
     uint8_t                     cancelled;
-    uint8_t                     foreign;      /* see below */
-    uint8_t                     unknown;
-    ngx_uint_t                  epoch;        /* the zone's at its look */
-    uint64_t                    serial;       /* its number in the zone */
-    ngx_uint_t                  nreports;
+    uint8_t                     style;        /* that started it */
+    uint8_t                     nkept;        /* entries in "warnings" */
+    u_char                      run[NGX_HTTP_EXPORT_RUN_MAX];
 
+    /* line 1 (with the run's last 24 bytes) */
+    u_char                      id[16];
+    time_t                      expires;
+    volatile uint32_t           progress;     /* 0 .. PROGRESS_MAX */
+    uint32_t                    epoch;        /* the zone's at its look */
+    uint32_t                    nreports;
+    uint16_t                    error_len;
+
+    /* line 2 */
     time_t                      created;
     time_t                      finished;
+    off_t                       size;
+    uint64_t                    serial;       /* its number in the zone */
     uint64_t                    created_ms;   /* epoch milliseconds */
     uint64_t                    updated_ms;
     uint64_t                    finished_ms;
-    off_t                       size;
-
-    ngx_uint_t                  nwarnings;    /* all the job found */
-    ngx_uint_t                  nkept;        /* entries in "warnings" */
-    size_t                      error_len;
+    uint64_t                    nwarnings;    /* all the job found */
 
     /* read only for a FAILED task or one with warnings */
 
@@ -181,12 +186,12 @@ struct ngx_http_export_task_s {
 
     /* for the jobs, the downloads and the zone's upkeep */
 
-    ngx_queue_t                 queue;
     ngx_atomic_t                cancel;
-    ngx_uint_t                  detached;     /* deleted while running */
+    ngx_queue_t                 queue;
     ngx_pid_t                   pid;          /* the worker of the job */
-    ngx_uint_t                  attempts;     /* jobs started */
-    ngx_uint_t                  keyed;        /* in the table of runs */
+    uint32_t                    attempts;     /* jobs started */
+    uint8_t                     detached;     /* deleted while running */
+    uint8_t                     keyed;        /* in the table of runs */
 
     u_char                     *path;         /* the archive in the store */
     size_t                      path_len;
@@ -199,16 +204,17 @@ struct ngx_http_export_task_s {
      * does not build, and "unknown" when the store had no export of the
      * run (a short-lived entry, so that lookups of absent runs do not
      * reach the store each time); "epoch" is the zone's when the store
-     * was read for it.  These three are read by every status GET, so
-     * they are in its 4 cache lines, above.
+     * was read for it (the zone's counter, kept to 32 bits: it moves at
+     * most once a second).  These three are read by every status GET,
+     * so they are in its lines, above.
      */
-    ngx_uint_t                  claimed;      /* attempt the claim names */
-    ngx_uint_t                  followed;     /* in sh->follow */
-    ngx_uint_t                  indexed;      /* export-<id>.task exists */
+    uint32_t                    claimed;      /* attempt the claim names */
+    uint8_t                     followed;     /* in sh->follow */
+    uint8_t                     indexed;      /* export-<id>.task exists */
+    uint8_t                     beat_found;
+    uint8_t                     node_len;     /* the builder */
     uint64_t                    beat;         /* heartbeat seen or sent */
-    ngx_uint_t                  beat_found;
     ngx_msec_t                  beat_ms;      /* when it last changed */
-    size_t                      node_len;     /* the builder */
     u_char                      node[EXP_NODE_MAX];
 
     /*
@@ -242,15 +248,30 @@ typedef struct {
 
 
 /*
- * The zone.  Tasks are found through two hash tables of "mask + 1"
- * buckets each, sized at the zone's start for one task per KiB of zone
- * (a task block takes at least that), so chains stay a task or two long
- * whatever the number of tasks: a lookup is a bucket and a task, where a
- * tree took a cache miss per level.  Runs are hashed with a key of the
- * zone ("seed"), so that nobody can choose runs that share a chain.
+ * A slot of the zone's table of runs: the low 32 bits of the run's keyed
+ * hash (its home slot is "tag & runs_mask") and where the task is, in
+ * units of 512 bytes from the start of the zone (0: an empty slot; a
+ * task's slab block is 1 KiB or more, and aligned to its size).
  */
 typedef struct {
-    ngx_http_export_task_t    **runs;         /* by run, keyed tasks */
+    uint32_t                    tag;
+    uint32_t                    at;
+} ngx_http_export_slot_t;
+
+
+/*
+ * The zone.  Tasks are found by run through an open-addressed table
+ * ("runs", linear probing, removals shift the slots after them back) of
+ * at least 2 slots per KiB of zone, so it is at most half full whatever
+ * the tasks (each takes a 1 KiB block at least): a lookup reads one line
+ * of 8 slots, and touches only the task whose tag matches, where a chain
+ * read every task before it.  By id through chains ("ids", "mask + 1"
+ * buckets, one per KiB).  Runs are hashed with a key of the zone
+ * ("seed"), so that nobody can choose runs that share slots.
+ */
+typedef struct {
+    ngx_http_export_slot_t     *runs;         /* by run, keyed tasks */
+    ngx_uint_t                  runs_mask;
     ngx_http_export_task_t    **ids;          /* by id, every task */
     ngx_uint_t                  mask;
     u_char                      seed[16];
@@ -269,7 +290,7 @@ typedef struct {
 
     u_char                      key[32];      /* link key if none is set */
 
-    ngx_uint_t                  epoch;        /* another node changed */
+    uint32_t                    epoch;        /* another node changed */
     u_char                      token[16];    /* export.changes, as read */
 
     ngx_http_export_stats_t     stats;

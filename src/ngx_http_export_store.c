@@ -24,10 +24,36 @@ static uint64_t ngx_http_export_run_hash(u_char *seed, u_char *p,
     size_t len);
 static ngx_http_export_task_t **ngx_http_export_id_bucket(
     ngx_http_export_shctx_t *sh, u_char *id);
+static void ngx_http_export_slot_add(ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task);
+static void ngx_http_export_slot_remove(ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task);
 static void ngx_http_export_task_free(ngx_http_export_zone_t *zone,
     ngx_http_export_task_t *task);
 static void ngx_http_export_unlink_thread(void *data, ngx_log_t *log);
 static void ngx_http_export_unlink_done(ngx_event_t *ev);
+
+
+#if (NGX_PTR_SIZE == 8)
+/* what a status GET reads is in a task's first 3 cache lines (the header) */
+typedef char ngx_http_export_task_lines_t[
+    offsetof(ngx_http_export_task_t, error) == 192 ? 1 : -1];
+#endif
+
+/*
+ * A slot names its task in 512-byte units from the zone's start (a
+ * mapping, page-aligned): the slab gives a block of more than 256 bytes
+ * 512 bytes or more, aligned to its size.
+ */
+typedef char ngx_http_export_task_units_t[
+    sizeof(ngx_http_export_task_t) > 256 ? 1 : -1];
+
+
+#if (__GNUC__ || __clang__)
+#define ngx_http_export_prefetch(p)  __builtin_prefetch(p)
+#else
+#define ngx_http_export_prefetch(p)
+#endif
 
 
 #define NGX_HTTP_EXPORT_ROTL(x, b)  (((x) << (b)) | ((x) >> (64 - (b))))
@@ -109,12 +135,30 @@ ngx_http_export_id_bucket(ngx_http_export_shctx_t *sh, u_char *id)
 }
 
 
+/* a slot's task, and a task's place for a slot: 512-byte units */
+
+static ngx_inline ngx_http_export_task_t *
+ngx_http_export_slot_task(ngx_http_export_zone_t *zone, uint32_t at)
+{
+    return (ngx_http_export_task_t *) ((u_char *) zone->shpool
+                                       + ((size_t) at << 9));
+}
+
+
+static ngx_inline uint32_t
+ngx_http_export_slot_at(ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task)
+{
+    return (uint32_t) (((u_char *) task - (u_char *) zone->shpool) >> 9);
+}
+
+
 ngx_int_t
 ngx_http_export_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_export_zone_t  *ozone = data;
 
-    size_t                   len, n;
+    size_t                   len, n, m;
     ngx_http_export_zone_t  *zone;
 
     zone = shm_zone->data;
@@ -141,7 +185,19 @@ ngx_http_export_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     zone->shpool->data = zone->sh;
 
-    /* a bucket per KiB of zone, a power of two: at most 2 tasks each */
+    /*
+     * A bucket of ids per KiB of zone, a power of two: at most 2 tasks
+     * each.  Twice as many slots of runs or more: a task takes 1 KiB at
+     * least, so the table is never more than half full.  A slot names
+     * its task in 512-byte units: 32 bits for 2 TiB.
+     */
+
+    if ((uint64_t) shm_zone->shm.size >> 41) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "export zone \"%V\" is too large",
+                      &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
 
     n = 16;
 
@@ -149,17 +205,22 @@ ngx_http_export_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         n *= 2;
     }
 
+    m = (shm_zone->shm.size / 1024 > n) ? 4 * n : 2 * n;
+
+    zone->sh->ids = ngx_slab_calloc(zone->shpool,
+                                    n * sizeof(ngx_http_export_task_t *));
     zone->sh->runs = ngx_slab_calloc(zone->shpool,
-                                     2 * n * sizeof(ngx_http_export_task_t *));
-    if (zone->sh->runs == NULL) {
+                                     m * sizeof(ngx_http_export_slot_t));
+
+    if (zone->sh->ids == NULL || zone->sh->runs == NULL) {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                       "export zone \"%V\" is too small",
                       &shm_zone->shm.name);
         return NGX_ERROR;
     }
 
-    zone->sh->ids = zone->sh->runs + n;
     zone->sh->mask = n - 1;
+    zone->sh->runs_mask = m - 1;
 
     ngx_queue_init(&zone->sh->queue);
     ngx_queue_init(&zone->sh->waiting);
@@ -211,28 +272,48 @@ ngx_http_export_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
-/* the run's task, even one whose time is over and not yet removed */
+/*
+ * The run's task, even one whose time is over and not yet removed.  Only
+ * a task whose slot has the hash's tag is read, and as soon as its place
+ * is known its other two lines are asked for, so that they come from
+ * memory with the first instead of after it.
+ */
 
 ngx_http_export_task_t *
 ngx_http_export_task_find(ngx_http_export_zone_t *zone, ngx_str_t *run)
 {
+    uint32_t                 tag;
     uint64_t                 hash;
+    ngx_uint_t               i, mask;
+    ngx_http_export_slot_t  *slot;
     ngx_http_export_task_t  *task;
 
     hash = ngx_http_export_run_hash(zone->sh->seed, run->data, run->len);
+    tag = (uint32_t) hash;
+    mask = zone->sh->runs_mask;
 
-    for (task = zone->sh->runs[hash & zone->sh->mask];
-         task;
-         task = task->run_next)
-    {
+    for (i = tag & mask; /* void */; i = (i + 1) & mask) {
+        slot = &zone->sh->runs[i];
+
+        if (slot->at == 0) {
+            return NULL;
+        }
+
+        if (slot->tag != tag) {
+            continue;
+        }
+
+        task = ngx_http_export_slot_task(zone, slot->at);
+
+        ngx_http_export_prefetch((u_char *) task + 64);
+        ngx_http_export_prefetch((u_char *) task + 128);
+
         if (task->hash == hash && task->run_len == run->len
             && ngx_memcmp(task->run, run->data, run->len) == 0)
         {
             return task;
         }
     }
-
-    return NULL;
 }
 
 
@@ -370,9 +451,7 @@ ngx_http_export_task_create(ngx_http_export_zone_t *zone, ngx_str_t *run,
     *p = '\0';
 
     if (keyed) {
-        bucket = &zone->sh->runs[task->hash & zone->sh->mask];
-        task->run_next = *bucket;
-        *bucket = task;
+        ngx_http_export_slot_add(zone, task);
     }
 
     bucket = ngx_http_export_id_bucket(zone->sh, task->id);
@@ -385,6 +464,70 @@ ngx_http_export_task_create(ngx_http_export_zone_t *zone, ngx_str_t *run,
     zone->sh->version++;
 
     return task;
+}
+
+
+static void
+ngx_http_export_slot_add(ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task)
+{
+    uint32_t                 tag;
+    ngx_uint_t               i, mask;
+    ngx_http_export_slot_t  *runs;
+
+    runs = zone->sh->runs;
+    mask = zone->sh->runs_mask;
+    tag = (uint32_t) task->hash;
+
+    for (i = tag & mask; runs[i].at; i = (i + 1) & mask) {
+        /* void */
+    }
+
+    runs[i].tag = tag;
+    runs[i].at = ngx_http_export_slot_at(zone, task);
+}
+
+
+/*
+ * Empties the task's slot, and moves back each slot after it that its
+ * probe reached only across the emptied one: no slot is left that a
+ * lookup cannot reach, and no tombstones.
+ */
+
+static void
+ngx_http_export_slot_remove(ngx_http_export_zone_t *zone,
+    ngx_http_export_task_t *task)
+{
+    uint32_t                 at;
+    ngx_uint_t               i, j, home, mask;
+    ngx_http_export_slot_t  *runs;
+
+    runs = zone->sh->runs;
+    mask = zone->sh->runs_mask;
+    at = ngx_http_export_slot_at(zone, task);
+
+    for (i = (uint32_t) task->hash & mask; runs[i].at != at;
+         i = (i + 1) & mask)
+    {
+        if (runs[i].at == 0) {
+            /* not in the table */
+            return;
+        }
+    }
+
+    for (j = (i + 1) & mask; runs[j].at; j = (j + 1) & mask) {
+        home = runs[j].tag & mask;
+
+        /* moved back unless its home is in (i, j], cyclically */
+
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            runs[i] = runs[j];
+            i = j;
+        }
+    }
+
+    runs[i].tag = 0;
+    runs[i].at = 0;
 }
 
 
@@ -401,14 +544,7 @@ ngx_http_export_task_remove(ngx_http_export_zone_t *zone,
 
     if (!task->detached) {
         if (task->keyed) {
-            for (p = &zone->sh->runs[task->hash & zone->sh->mask];
-                 *p != task;
-                 p = &(*p)->run_next)
-            {
-                /* void */
-            }
-
-            *p = task->run_next;
+            ngx_http_export_slot_remove(zone, task);
         }
 
         for (p = ngx_http_export_id_bucket(zone->sh, task->id);

@@ -1,8 +1,9 @@
 # The task table with many tasks, 2 workers: every task is found by its
 # run and by its id (through the Uniware style, which takes any task's
-# id), also after tasks sharing their buckets were removed, and the
-# same from both workers.  A small zone has few buckets, so chains hold
-# several tasks and removals happen in their middle.
+# id), also after tasks sharing their buckets or slots were removed, and
+# the same from both workers.  A small zone has few buckets and slots,
+# so chains of ids hold several tasks, runs share runs of slots, and
+# removals happen in their middle.
 
 use strict;
 use warnings;
@@ -30,7 +31,8 @@ my $uniware = <<'LOC';
         }
 LOC
 
-# 512 KiB: 512 buckets for the 360 tasks of each table, and no eviction
+# 512 KiB: 512 buckets of ids and 1,024 slots of runs for the 360 tasks,
+# and no eviction
 my $n = start_nginx(port => 2011, zone => '512k',
                     server => ExportTest::default_locations(
                                   '@ROOT@', '', '@ROOT@/store')
