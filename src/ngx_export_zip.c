@@ -558,7 +558,9 @@ exz_thread(exz_t *z, unsigned flags)
 
 #if (EXZ_LIBDEFLATE)
     /* before the thread: it looks at z->pool from its first slot on */
-    exz_pool_start(z, flags);
+    if (!(flags & EXZ_THREAD_ALONE)) {
+        exz_pool_start(z, flags);
+    }
 #endif
 
     z->worker = w;

@@ -40,6 +40,7 @@
 
 /* exz_thread() flags */
 #define EXZ_THREAD_BATCH   0x01     /* SCHED_BATCH where there is one */
+#define EXZ_THREAD_ALONE   0x02     /* no deflate threads (libdeflate) */
 
 
 typedef struct exz_s  exz_t;
@@ -76,8 +77,9 @@ exz_t *exz_create(int fd, int level);
  * EXZ_DEFLATE_THREADS deflate threads: the entries are deflated in
  * pieces of 256 KiB side by side, up to 5 pieces (2.5 MiB and a
  * compressor per deflate thread) at a time, joined in order by the
- * writer's thread; if they cannot be started, the writer's thread
- * deflates alone.  The archive is the same either way.
+ * writer's thread; if they cannot be started, or with
+ * EXZ_THREAD_ALONE, the writer's thread deflates alone.  The archive is
+ * the same either way.
  *
  * The threads block all signals.  EXZ_THREAD_BATCH puts it in the
  * SCHED_BATCH policy (Linux; ignored elsewhere or if refused): the same

@@ -729,14 +729,18 @@ ngx_http_export_generate(ngx_http_export_job_t *job)
     /*
      * CRC, deflate and writes run in a thread of the zip writer, beside
      * the reading and the conversion in this one: an export uses up to
-     * two cores.  SCHED_BATCH: it never preempts the event loop.  A
-     * small export is done before such a thread would have started.
+     * two cores; with export_parallel_deflate, the deflate threads of a
+     * libdeflate build too.  SCHED_BATCH: they never preempt the event
+     * loop.  A small export is done before such a thread would have
+     * started.
      */
 
     /* job->total counts a report's bytes 3 times: copy, 2 CSV passes */
 
     if (job->total >= 3 * NGX_HTTP_EXPORT_THREAD_MIN) {
-        err = exz_thread(job->zip, EXZ_THREAD_BATCH);
+        err = exz_thread(job->zip, EXZ_THREAD_BATCH
+                                   | (job->zone->parallel
+                                      ? 0 : EXZ_THREAD_ALONE));
         if (err) {
             ngx_log_error(NGX_LOG_WARN, job->log, err,
                           "export: task %s: no compression thread, "

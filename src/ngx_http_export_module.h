@@ -310,6 +310,7 @@ typedef struct {
 
     ngx_str_t                   node;         /* export_node */
     ngx_msec_t                  lease;        /* export_lease */
+    ngx_flag_t                  parallel;     /* export_parallel_deflate */
     ngx_array_t                *roots;        /* ngx_str_t: where sources
                                                  may be, for a takeover */
     time_t                      min_ttl;      /* the shortest export_ttl */

@@ -731,3 +731,43 @@ location ~ ^/e/(?<run_id>[^/]+)$ {
 --- must_die
 --- error_log
 unknown thread pool "nopool"
+
+
+
+=== TEST 52: export_parallel_deflate on in http
+--- http_config
+export_zone exports:1m;
+export_parallel_deflate on;
+--- config
+location = /status {
+    export_status;
+}
+--- request
+GET /status
+--- error_code: 200
+--- no_error_log
+[emerg]
+
+
+
+=== TEST 53: export_parallel_deflate is a setting of the node, not of a location
+--- http_config
+export_zone exports:1m;
+--- config
+location = /x {
+    export_parallel_deflate on;
+}
+--- must_die
+--- error_log
+"export_parallel_deflate" directive is not allowed here
+
+
+
+=== TEST 54: export_parallel_deflate takes on or off
+--- http_config
+export_zone exports:1m;
+export_parallel_deflate yes;
+--- config
+--- must_die
+--- error_log
+invalid value "yes" in "export_parallel_deflate" directive, it must be "on" or "off"

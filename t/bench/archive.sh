@@ -9,6 +9,9 @@
 #                                        speed and size of every level
 #                                        with every deflate backend
 #
+# The module runs with export_parallel_deflate on (BENCH_PARALLEL=off:
+# as an nginx configured by default).
+#
 # Figures with a goal are also written, one a line, to the file named by
 # BENCH_SUMMARY if set (`make bench` sets it and prints them all as one
 # table at the end):
@@ -312,6 +315,11 @@ http {
 
     export_zone  exports:4m;
     export_compression_level  $LEVEL;
+
+    # the module as fast as it builds an archive on idle cores, as
+    # exportgen: the deflate threads of libdeflate (off by default, for
+    # the event loops' latency: figure 4 of t/bench/http.sh)
+    export_parallel_deflate  ${BENCH_PARALLEL:-on};
 
     server {
         listen  127.0.0.1:$PORT;

@@ -115,6 +115,7 @@ typedef struct {
 static char  tz_dir[512];
 static char  tz_py[600];
 static int   tz_threaded;       /* tz_create() starts the writer's thread */
+static unsigned  tz_thread_flags;   /* and gives it these besides BATCH */
 
 
 static const char  tz_py_source[] =
@@ -300,7 +301,8 @@ tz_create(int fd, int level)
     assert_non_null(z);
 
     if (tz_threaded) {
-        assert_int_equal(exz_thread(z, EXZ_THREAD_BATCH), 0);
+        assert_int_equal(exz_thread(z, EXZ_THREAD_BATCH|tz_thread_flags),
+                         0);
     }
 
     return z;
@@ -2268,6 +2270,70 @@ test_thread_same_bytes(void **state)
 }
 
 
+/*
+ * EXZ_THREAD_ALONE: the writer's thread deflates alone, no deflate
+ * threads beside it (libdeflate builds), and the archive is the same.
+ */
+
+static void
+test_thread_alone(void **state)
+{
+    int             fd, level, t;
+    exz_t          *z;
+    tz_spec_t       s[3];
+    unsigned char  *text, *bin;
+    char            path[2][600];
+
+    (void) state;
+
+    text = tz_text_data(3 * 1024 * 1024 + 7, 63);
+    bin = tz_random_data(600000, 64);
+
+    s[0] = tz_mem("alone/report.json", text, 3 * 1024 * 1024 + 7,
+                  1700000000);
+    s[1] = tz_mem("alone/blob.bin", bin, 600000, 1700000002);
+    s[2] = tz_mem("alone/small.csv", text, 999, 1700000004);
+
+    tz_path(path[0], sizeof(path[0]), "alone-helpers.zip");
+    tz_path(path[1], sizeof(path[1]), "alone.zip");
+
+    for (level = 1; level <= 9; level += 4) {
+        tz_threaded = 1;
+
+        for (t = 0; t < 2; t++) {
+            tz_thread_flags = t ? EXZ_THREAD_ALONE : 0;
+            tz_build(path[t], level, 0, s, 3, (uint64_t) (80 + level + t));
+        }
+
+        tz_thread_flags = 0;
+        tz_threaded = 0;
+
+        assert_int_equal(tz_run("cmp '%s' '%s'", path[0], path[1]), 0);
+    }
+
+    tz_check(path[1], s, 3, 9, 0, 0);
+
+    /* one thread, the writer's, whatever the backend */
+
+    fd = open(path[1], O_WRONLY|O_CREAT|O_TRUNC, 0644);
+    assert_true(fd != -1);
+    z = exz_create(fd, 6);
+    assert_non_null(z);
+    assert_int_equal(exz_thread(z, EXZ_THREAD_ALONE), 0);
+    assert_int_equal(exz_begin(z, "a", 1, 0), EXZ_OK);
+    assert_int_equal(exz_write(z, bin, 600000), EXZ_OK);
+    assert_int_equal(tz_tasks(), 1);
+    assert_int_equal(exz_end(z), EXZ_OK);
+    assert_int_equal(exz_finish(z), EXZ_OK);
+    exz_destroy(z);
+    assert_int_equal(tz_tasks(), 0);
+    close(fd);
+
+    free(text);
+    free(bin);
+}
+
+
 static void
 test_thread_dev_full(void **state)
 {
@@ -2904,6 +2970,8 @@ main(void)
         tz_thread_test(test_api_misuse),
         tz_thread_test(test_fd_not_at_zero),
         cmocka_unit_test_setup_teardown(test_thread_same_bytes,
+                                        tz_tasks_before, tz_thread_off),
+        cmocka_unit_test_setup_teardown(test_thread_alone,
                                         tz_tasks_before, tz_thread_off),
         cmocka_unit_test_setup(test_thread_dev_full, tz_tasks_before),
         cmocka_unit_test(test_thread_write_errors),
