@@ -41,10 +41,6 @@
 
 #define NGX_HTTP_EXPORT_CLAIM_MAX   (64 * 1024)
 #define NGX_HTTP_EXPORT_BEAT_MAX    1024
-#define NGX_HTTP_EXPORT_META_MAX    (256 * 1024)
-
-#define ngx_http_export_ckey(g, s)                                            \
-    yajl_gen_string(g, (const unsigned char *) s, sizeof(s) - 1)
 
 
 const char  *ngx_http_export_style_words[] = {
@@ -685,17 +681,17 @@ ngx_http_export_claim_check(ngx_http_export_cstore_t *cs, ngx_str_t *run,
     ngx_http_export_uuid_text(text, id);
 
     yajl_gen_map_open(g);
-    ngx_http_export_ckey(g, "taskId");
+    ngx_http_export_gen_key(g, "taskId");
     yajl_gen_string(g, text, NGX_HTTP_EXPORT_UUID_LEN);
-    ngx_http_export_ckey(g, "attempt");
+    ngx_http_export_gen_key(g, "attempt");
     yajl_gen_integer(g, attempt);
-    ngx_http_export_ckey(g, "node");
+    ngx_http_export_gen_key(g, "node");
     yajl_gen_string(g, cs->node.data, cs->node.len);
-    ngx_http_export_ckey(g, "beat");
+    ngx_http_export_gen_key(g, "beat");
     yajl_gen_integer(g, (long long) beat);
-    ngx_http_export_ckey(g, "progress");
+    ngx_http_export_gen_key(g, "progress");
     yajl_gen_integer(g, progress);
-    ngx_http_export_ckey(g, "status");
+    ngx_http_export_gen_key(g, "status");
     yajl_gen_string(g, (const unsigned char *) name, ngx_strlen(name));
     yajl_gen_map_close(g);
 
@@ -1037,29 +1033,29 @@ ngx_http_export_claim_write(ngx_http_export_cstore_t *cs,
     style = ngx_http_export_style_words[cl->style];
 
     yajl_gen_map_open(g);
-    ngx_http_export_ckey(g, "runId");
+    ngx_http_export_gen_key(g, "runId");
     yajl_gen_string(g, cl->run.data, cl->run.len);
-    ngx_http_export_ckey(g, "taskId");
+    ngx_http_export_gen_key(g, "taskId");
     yajl_gen_string(g, text, NGX_HTTP_EXPORT_UUID_LEN);
-    ngx_http_export_ckey(g, "node");
+    ngx_http_export_gen_key(g, "node");
     yajl_gen_string(g, cl->node.data, cl->node.len);
-    ngx_http_export_ckey(g, "attempt");
+    ngx_http_export_gen_key(g, "attempt");
     yajl_gen_integer(g, cl->attempt);
-    ngx_http_export_ckey(g, "style");
+    ngx_http_export_gen_key(g, "style");
     yajl_gen_string(g, (const unsigned char *) style, ngx_strlen(style));
-    ngx_http_export_ckey(g, "keyed");
+    ngx_http_export_gen_key(g, "keyed");
     yajl_gen_bool(g, cl->keyed ? 1 : 0);
-    ngx_http_export_ckey(g, "indexed");
+    ngx_http_export_gen_key(g, "indexed");
     yajl_gen_bool(g, cl->indexed ? 1 : 0);
-    ngx_http_export_ckey(g, "serial");
+    ngx_http_export_gen_key(g, "serial");
     yajl_gen_integer(g, (long long) cl->serial);
-    ngx_http_export_ckey(g, "created");
+    ngx_http_export_gen_key(g, "created");
     yajl_gen_integer(g, (long long) cl->created);
-    ngx_http_export_ckey(g, "createdMs");
+    ngx_http_export_gen_key(g, "createdMs");
     yajl_gen_integer(g, (long long) cl->created_ms);
 
     if (cl->op.len) {
-        ngx_http_export_ckey(g, "operationURI");
+        ngx_http_export_gen_key(g, "operationURI");
         yajl_gen_string(g, cl->op.data, cl->op.len);
     }
 
@@ -1069,9 +1065,9 @@ ngx_http_export_claim_write(ngx_http_export_cstore_t *cs,
         list = (k == 0) ? &cl->sources : &cl->folders;
 
         if (k == 0) {
-            ngx_http_export_ckey(g, "sources");
+            ngx_http_export_gen_key(g, "sources");
         } else {
-            ngx_http_export_ckey(g, "folders");
+            ngx_http_export_gen_key(g, "folders");
         }
 
         yajl_gen_array_open(g);
@@ -1088,23 +1084,23 @@ ngx_http_export_claim_write(ngx_http_export_cstore_t *cs,
         yajl_gen_array_close(g);
     }
 
-    ngx_http_export_ckey(g, "threadPool");
+    ngx_http_export_gen_key(g, "threadPool");
     yajl_gen_string(g, cl->thread_pool.data, cl->thread_pool.len);
-    ngx_http_export_ckey(g, "level");
+    ngx_http_export_gen_key(g, "level");
     yajl_gen_integer(g, cl->level);
-    ngx_http_export_ckey(g, "ttl");
+    ngx_http_export_gen_key(g, "ttl");
     yajl_gen_integer(g, (long long) cl->ttl);
-    ngx_http_export_ckey(g, "maxReportSize");
+    ngx_http_export_gen_key(g, "maxReportSize");
     yajl_gen_integer(g, (long long) cl->max_report_size);
-    ngx_http_export_ckey(g, "maxColumns");
+    ngx_http_export_gen_key(g, "maxColumns");
     yajl_gen_integer(g, cl->max_columns);
-    ngx_http_export_ckey(g, "formulaGuard");
+    ngx_http_export_gen_key(g, "formulaGuard");
     yajl_gen_bool(g, cl->formula_guard ? 1 : 0);
-    ngx_http_export_ckey(g, "csvBom");
+    ngx_http_export_gen_key(g, "csvBom");
     yajl_gen_bool(g, cl->csv_bom ? 1 : 0);
-    ngx_http_export_ckey(g, "symlinks");
+    ngx_http_export_gen_key(g, "symlinks");
     yajl_gen_integer(g, cl->symlinks);
-    ngx_http_export_ckey(g, "symlinksFrom");
+    ngx_http_export_gen_key(g, "symlinksFrom");
     yajl_gen_string(g, cl->symlinks_from.data, cl->symlinks_from.len);
     yajl_gen_map_close(g);
 

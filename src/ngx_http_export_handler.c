@@ -733,14 +733,8 @@ ngx_http_export_get(ngx_http_request_t *r, ngx_http_export_loc_conf_t *elcf,
     if (!ctx->resolved && ngx_http_export_stale(zone, task, 0)) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
-        switch (ngx_http_export_look(r, zone, &ctx->run, NULL)) {
-        case NGX_DONE:
-            return NGX_DONE;
-        case NGX_BUSY:
-            return ngx_http_export_store_busy(r);
-        default:
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+        return ngx_http_export_resolve_answer(r,
+                   ngx_http_export_look(r, zone, &ctx->run, NULL));
     }
 
     if (task && (task->unknown || ngx_http_export_expired(task, ngx_time())))
@@ -777,7 +771,6 @@ static ngx_int_t
 ngx_http_export_delete(ngx_http_request_t *r,
     ngx_http_export_loc_conf_t *elcf, ngx_http_export_ctx_t *ctx)
 {
-    ngx_int_t                  rc;
     ngx_http_export_zone_t    *zone;
     ngx_http_export_looked_t  *looked;
 
@@ -792,17 +785,8 @@ ngx_http_export_delete(ngx_http_request_t *r,
     looked = ngx_http_export_looked(r);
 
     if (looked == NULL) {
-        rc = ngx_http_export_delete_request(r, zone, &ctx->run);
-
-        if (rc == NGX_DONE) {
-            return NGX_DONE;
-        }
-
-        if (rc != NGX_BUSY) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_export_store_busy(r);
+        return ngx_http_export_resolve_answer(r,
+                   ngx_http_export_delete_request(r, zone, &ctx->run));
     }
 
     if (looked->rc == NGX_DECLINED) {

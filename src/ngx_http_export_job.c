@@ -1322,10 +1322,6 @@ ngx_http_export_zip_write(void *data, const unsigned char *buf, size_t len)
 }
 
 
-#define ngx_http_export_gen_key(g, s)                                         \
-    yajl_gen_string(g, (const unsigned char *) s, sizeof(s) - 1)
-
-
 static ngx_int_t
 ngx_http_export_add_manifest(ngx_http_export_job_t *job)
 {

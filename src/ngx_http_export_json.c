@@ -13,13 +13,6 @@
 #include <yajl/yajl_gen.h>
 
 
-#define ngx_http_export_gen_key(g, s)                                         \
-    yajl_gen_string(g, (const unsigned char *) s, sizeof(s) - 1)
-
-#define ngx_http_export_gen_cstr(g, s)                                        \
-    yajl_gen_string(g, (const unsigned char *) s, ngx_strlen(s))
-
-
 #define NGX_HTTP_EXPORT_BODY_SIZE   1024
 #define NGX_HTTP_EXPORT_YAJL_HEADER  ngx_align(sizeof(size_t), NGX_ALIGNMENT)
 

@@ -18,12 +18,6 @@
 #include <yajl/yajl_tree.h>
 
 
-#define NGX_HTTP_EXPORT_META_MAX   (256 * 1024)
-
-#define ngx_http_export_meta_key(g, s)                                        \
-    yajl_gen_string(g, (const unsigned char *) s, sizeof(s) - 1)
-
-
 #define NGX_HTTP_EXPORT_ORPHANS  16
 
 
@@ -141,78 +135,78 @@ ngx_http_export_meta_write(ngx_http_export_meta_t *m, ngx_log_t *log)
 
     yajl_gen_map_open(g);
 
-    ngx_http_export_meta_key(g, "runId");
+    ngx_http_export_gen_key(g, "runId");
     yajl_gen_string(g, m->run.data, m->run.len);
 
-    ngx_http_export_meta_key(g, "taskId");
+    ngx_http_export_gen_key(g, "taskId");
     ngx_http_export_uuid_text(text, m->id);
     yajl_gen_string(g, text, NGX_HTTP_EXPORT_UUID_LEN);
 
-    ngx_http_export_meta_key(g, "status");
+    ngx_http_export_gen_key(g, "status");
     len = ngx_strlen(ngx_http_export_state_name(m->state));
     yajl_gen_string(g, (u_char *) ngx_http_export_state_name(m->state), len);
 
-    ngx_http_export_meta_key(g, "created");
+    ngx_http_export_gen_key(g, "created");
     yajl_gen_integer(g, m->created);
-    ngx_http_export_meta_key(g, "finished");
+    ngx_http_export_gen_key(g, "finished");
     yajl_gen_integer(g, m->finished);
-    ngx_http_export_meta_key(g, "ttl");
+    ngx_http_export_gen_key(g, "ttl");
     yajl_gen_integer(g, m->ttl);
-    ngx_http_export_meta_key(g, "size");
+    ngx_http_export_gen_key(g, "size");
     yajl_gen_integer(g, m->size);
 
-    ngx_http_export_meta_key(g, "style");
+    ngx_http_export_gen_key(g, "style");
     yajl_gen_string(g, (u_char *) ngx_http_export_styles[m->style],
                     ngx_strlen(ngx_http_export_styles[m->style]));
 
-    ngx_http_export_meta_key(g, "keyed");
+    ngx_http_export_gen_key(g, "keyed");
     yajl_gen_bool(g, m->keyed ? 1 : 0);
 
     if (m->node.len) {
-        ngx_http_export_meta_key(g, "node");
+        ngx_http_export_gen_key(g, "node");
         yajl_gen_string(g, m->node.data, m->node.len);
     }
 
-    ngx_http_export_meta_key(g, "serial");
+    ngx_http_export_gen_key(g, "serial");
     yajl_gen_integer(g, (long long) m->serial);
 
-    ngx_http_export_meta_key(g, "reports");
+    ngx_http_export_gen_key(g, "reports");
     yajl_gen_integer(g, m->nreports);
 
-    ngx_http_export_meta_key(g, "createdMs");
+    ngx_http_export_gen_key(g, "createdMs");
     yajl_gen_integer(g, (long long) m->created_ms);
 
-    ngx_http_export_meta_key(g, "finishedMs");
+    ngx_http_export_gen_key(g, "finishedMs");
     yajl_gen_integer(g, (long long) m->finished_ms);
 
     if (m->op.len) {
-        ngx_http_export_meta_key(g, "operationURI");
+        ngx_http_export_gen_key(g, "operationURI");
         yajl_gen_string(g, m->op.data, m->op.len);
     }
 
     if (m->state == NGX_HTTP_EXPORT_FAILED) {
-        ngx_http_export_meta_key(g, "error");
+        ngx_http_export_gen_key(g, "error");
         yajl_gen_string(g, m->error.data, m->error.len);
-        ngx_http_export_meta_key(g, "referenceToken");
+        ngx_http_export_gen_key(g, "referenceToken");
         ngx_http_export_uuid_text(text, m->ref);
         yajl_gen_string(g, text, NGX_HTTP_EXPORT_UUID_LEN);
     }
 
-    ngx_http_export_meta_key(g, "warningsTotal");
+    ngx_http_export_gen_key(g, "warningsTotal");
     yajl_gen_integer(g, m->nwarnings);
 
-    ngx_http_export_meta_key(g, "warnings");
+    ngx_http_export_gen_key(g, "warnings");
     yajl_gen_array_open(g);
 
     for (i = 0; i < m->nkept; i++) {
         yajl_gen_map_open(g);
-        ngx_http_export_meta_key(g, "report");
+        ngx_http_export_gen_key(g, "report");
         yajl_gen_string(g, m->warnings[i].report,
                         ngx_strlen(m->warnings[i].report));
-        ngx_http_export_meta_key(g, "message");
+        ngx_http_export_gen_key(g, "message");
         yajl_gen_string(g, m->warnings[i].reason,
                         ngx_strlen(m->warnings[i].reason));
-        ngx_http_export_meta_key(g, "offset");
+        ngx_http_export_gen_key(g, "offset");
         yajl_gen_integer(g, (long long) m->warnings[i].offset);
         yajl_gen_map_close(g);
     }

@@ -611,6 +611,10 @@ typedef struct {
 } ngx_http_export_start_t;
 
 
+/* the largest metadata file the store may hold, read whole */
+#define NGX_HTTP_EXPORT_META_MAX   (256 * 1024)
+
+
 /* yajl: a key from a literal, a string from a C string */
 #define ngx_http_export_gen_key(g, s)                                         \
     yajl_gen_string(g, (const unsigned char *) s, sizeof(s) - 1)

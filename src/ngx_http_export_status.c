@@ -226,10 +226,6 @@ ngx_http_export_status_collect(ngx_http_request_t *r, ngx_array_t *zones,
 }
 
 
-#define ngx_http_export_gen_key(g, s)                                         \
-    yajl_gen_string(g, (const unsigned char *) s, sizeof(s) - 1)
-
-
 static ngx_int_t
 ngx_http_export_status_json(ngx_http_request_t *r, ngx_array_t *zones,
     ngx_array_t *quotas, ngx_chain_t *out)
