@@ -13,8 +13,11 @@ NGINX      ?= /usr/sbin/nginx
 NGX_SRC    ?= /usr/share/nginx/src
 BUILD      := build
 NGX_BUILD  := $(BUILD)/nginx
-# extra compiler and linker flags (the Debian package: dpkg-buildflags)
-NGX_CC_OPT ?=
+# compiler and linker flags: by default those Debian's nginx was built
+# with (nginx -V: -O2, the stack protector, _FORTIFY_SOURCE), not nginx's
+# own -O; the Debian package passes dpkg-buildflags'
+NGX_CC_OPT ?= -g -O2 -fstack-protector-strong -Wformat \
+              -Werror=format-security -fPIC -Wdate-time -D_FORTIFY_SOURCE=2
 NGX_LD_OPT ?=
 MODULE     := $(NGX_BUILD)/objs/ngx_http_export_module.so
 
@@ -54,7 +57,16 @@ $(DEFLATE_STAMP):
 	rm -f $(BUILD)/deflate.*
 	touch $@
 
-$(BUILD)/configured: config $(DEFLATE_STAMP)
+# other flags configure nginx again
+CC_OPT_STAMP := $(BUILD)/cc-opt
+$(CC_OPT_STAMP): FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(NGX_CC_OPT) | $(NGX_LD_OPT)' | cmp -s - $@ \
+		|| echo '$(NGX_CC_OPT) | $(NGX_LD_OPT)' > $@
+
+FORCE:
+
+$(BUILD)/configured: config $(DEFLATE_STAMP) $(CC_OPT_STAMP)
 	rm -rf $(NGX_BUILD)
 	mkdir -p $(BUILD)
 	cp -r $(NGX_SRC) $(NGX_BUILD)
@@ -72,12 +84,15 @@ $(MODULE): $(BUILD)/configured $(MOD_SRCS)
 # make test builds them so that every backend compiles and links (CI)
 OTHER_DEFLATE := zlib isal
 
-$(BUILD)/nginx-%/objs/ngx_http_export_module.so: config $(MOD_SRCS)
+$(BUILD)/nginx-%/objs/ngx_http_export_module.so: config $(MOD_SRCS) \
+		$(CC_OPT_STAMP)
 	rm -rf $(BUILD)/nginx-$*
 	mkdir -p $(BUILD)
 	cp -r $(NGX_SRC) $(BUILD)/nginx-$*
 	cd $(BUILD)/nginx-$* && . ./conf_flags \
 		&& EXPORT_DEFLATE=$* ./configure "$${NGX_CONF_FLAGS[@]}" \
+			$(if $(NGX_CC_OPT),--with-cc-opt='$(NGX_CC_OPT)') \
+			$(if $(NGX_LD_OPT),--with-ld-opt='$(NGX_LD_OPT)') \
 			--add-dynamic-module=$(CURDIR) > ../configure-$*.log
 	$(MAKE) -C $(BUILD)/nginx-$* -f objs/Makefile modules
 

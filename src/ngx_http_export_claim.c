@@ -299,7 +299,10 @@ ngx_http_export_lock(ngx_http_export_cstore_t *cs, ngx_str_t *run,
             /* who holds it, for an operator who finds it */
             p = ngx_snprintf(line, sizeof(line), "%V %P\n", &cs->node,
                              ngx_pid);
-            (void) write(fd, line, p - line);
+            if (write(fd, line, p - line) == -1) {
+                /* the line is only a hint: the lock is the file itself */
+            }
+
             (void) close(fd);
             return NGX_OK;
         }
