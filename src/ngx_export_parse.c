@@ -11,6 +11,7 @@
 
 
 static int exp_hex(unsigned char c);
+static int exp_uuid_lower(unsigned char *canon, const unsigned char *text);
 static int exp_b64url(unsigned char c);
 static const char *exp_json_string(yajl_val root, const char *key);
 static int exp_meta_integer(yajl_val root, const char *key,
@@ -114,6 +115,51 @@ exp_uuid_text(unsigned char *p, const unsigned char *bin)
 
 
 /*
+ * The canonical text of a UUID given in either case, what
+ * exp_uuid_text(exp_uuid_parse()) gives, in one pass: every status GET
+ * of the VMware style makes its run id canonical.
+ */
+
+static int
+exp_uuid_lower(unsigned char *canon, const unsigned char *text)
+{
+    size_t         i;
+    unsigned char  c;
+
+    /* 0 for a byte that is no hex digit, else the digit in lower case */
+    static const unsigned char  lower[256] = {
+        ['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3', ['4'] = '4',
+        ['5'] = '5', ['6'] = '6', ['7'] = '7', ['8'] = '8', ['9'] = '9',
+        ['a'] = 'a', ['b'] = 'b', ['c'] = 'c', ['d'] = 'd', ['e'] = 'e',
+        ['f'] = 'f',
+        ['A'] = 'a', ['B'] = 'b', ['C'] = 'c', ['D'] = 'd', ['E'] = 'e',
+        ['F'] = 'f'
+    };
+
+    for (i = 0; i < EXP_UUID_LEN; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (text[i] != '-') {
+                return -1;
+            }
+
+            canon[i] = '-';
+            continue;
+        }
+
+        c = lower[text[i]];
+
+        if (c == 0) {
+            return -1;
+        }
+
+        canon[i] = c;
+    }
+
+    return 0;
+}
+
+
+/*
  * A UUID (made canonical, lower case) unless the kind is a number; a
  * decimal number of up to 15 digits, exact in JavaScript too (WebAdMIT);
  * or up to 64 letters, digits, "-" and "_" (ArcGIS, Uniware; also what
@@ -125,12 +171,11 @@ exp_run_check(const unsigned char *v, size_t len, exp_run_kind_e kind,
     unsigned char *canon)
 {
     size_t         i;
-    unsigned char  bin[16], c;
+    unsigned char  c;
 
     if (len == EXP_UUID_LEN && kind != EXP_RUN_NUMBER
-        && exp_uuid_parse(bin, v, len) == 0)
+        && exp_uuid_lower(canon, v) == 0)
     {
-        exp_uuid_text(canon, bin);
         return EXP_RUN_CANON;
     }
 

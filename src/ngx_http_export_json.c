@@ -89,7 +89,7 @@ ngx_http_export_send_task(ngx_http_request_t *r,
     expires = 0;
 
     if (snap->state == NGX_HTTP_EXPORT_COMPLETED) {
-        rc = ngx_http_export_link_sign(r, snap, &url, &expires);
+        rc = ngx_http_export_link_sign(r, snap, ctx->id, &url, &expires);
         if (rc != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }

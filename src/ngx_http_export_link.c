@@ -172,10 +172,10 @@ failed:
 
 ngx_int_t
 ngx_http_export_link_sign(ngx_http_request_t *r,
-    ngx_http_export_snapshot_t *snap, ngx_str_t *url, time_t *expires)
+    ngx_http_export_snapshot_t *snap, u_char *id_text, ngx_str_t *url,
+    time_t *expires)
 {
     u_char                      mac[NGX_HTTP_EXPORT_SIG_LEN], *p;
-    u_char                      id_text[NGX_HTTP_EXPORT_UUID_LEN];
     size_t                      len;
     uintptr_t                   escape;
     time_t                      ttl;
@@ -197,8 +197,6 @@ ngx_http_export_link_sign(ngx_http_request_t *r,
     }
 
     *expires = ngx_time() + ttl;
-
-    ngx_http_export_uuid_text(id_text, snap->id);
 
     if (ngx_http_export_link_mac(zone, snap->run, snap->run_len, id_text,
                                  *expires, mac)

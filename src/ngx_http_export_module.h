@@ -557,7 +557,8 @@ const char *ngx_http_export_state_name(ngx_uint_t state);
 
 /* ngx_http_export_link.c: signed download links */
 ngx_int_t ngx_http_export_link_sign(ngx_http_request_t *r,
-    ngx_http_export_snapshot_t *snap, ngx_str_t *url, time_t *expires);
+    ngx_http_export_snapshot_t *snap, u_char *id_text, ngx_str_t *url,
+    time_t *expires);
 ngx_int_t ngx_http_export_download_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_export_data_handler(ngx_http_request_t *r);
 void ngx_http_export_hide_arg(ngx_http_request_t *r, const char *name);

@@ -445,9 +445,14 @@ ngx_int_t
 ngx_http_export_style_link(ngx_http_request_t *r,
     ngx_http_export_snapshot_t *snap, ngx_str_t *url)
 {
+    u_char  id_text[NGX_HTTP_EXPORT_UUID_LEN];
     time_t  expires;
 
-    if (ngx_http_export_link_sign(r, snap, url, &expires) != NGX_OK) {
+    ngx_http_export_uuid_text(id_text, snap->id);
+
+    if (ngx_http_export_link_sign(r, snap, id_text, url, &expires)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

@@ -215,6 +215,11 @@ ngx_http_export_run_check(ngx_pool_t *pool, ngx_str_t *value,
     switch (exp_run_check(value->data, value->len, kind, canon)) {
 
     case EXP_RUN_CANON:
+        if (ngx_memcmp(canon, value->data, NGX_HTTP_EXPORT_UUID_LEN) == 0) {
+            /* in lower case already */
+            break;
+        }
+
         run->data = ngx_pnalloc(pool, NGX_HTTP_EXPORT_UUID_LEN);
         if (run->data == NULL) {
             return NGX_ERROR;
