@@ -223,6 +223,32 @@ check_error(http_req('GET', "/v1/system/check-sets/$other_run/exports/file"
                             . "?task=$id&expires=$future&signature=$sig"),
             403, 'EXPORT_LINK_INVALID', 'a link used for another run');
 
+# --- each status GET signs its own link: two finished exports polled in
+#     turn, many times a second, get each time the signature of their own
+#     run, task and expiry (a worker keeps the links it signed lately)
+
+my $run2 = '00000000-0000-4000-8000-0000000000b2';
+make_run($n->{root}, $run2, { 'a.json' => '[{"a": 1}]' }, $mtime);
+is(http_req('POST', "/v1/system/check-sets/$run2/exports")->{status}, 202,
+   'POST of a second run');
+my $t2 = wait_status($run2);
+is($t2->{status}, 'COMPLETED', 'the second export completed');
+
+my ($wrong, %links) = (0);
+for my $i (1 .. 40) {
+    my ($r, $tid) = $i % 2 ? ($run, $id) : ($run2, $t2->{id});
+    my $u = json_of(http_req('GET', "/v1/system/check-sets/$r/exports"))
+                ->{downloadUrl} // '';
+    my ($exp, $s) = $u =~ /[?&]expires=(\d+)&signature=([\w-]+)$/;
+    $wrong++ unless defined $s && $s eq
+        encode_base64url(hmac_sha256("v1\n$r\n$tid\n$exp", $key));
+    $links{"$r $exp"} = $s if defined $s;
+}
+is($wrong, 0, '40 links of two exports polled in turn: each signed for its '
+              . 'own run and task');
+ok((grep { /^\Q$run\E / } keys %links)
+   && (grep { /^\Q$run2\E / } keys %links), 'both exports gave links');
+
 # --- POST again: a finished export is replaced
 
 $res = http_req('POST', $api);
