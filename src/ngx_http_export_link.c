@@ -52,6 +52,7 @@ static ngx_int_t ngx_http_export_link_mac(ngx_http_export_zone_t *zone,
     ngx_uint_t signing, u_char *mac);
 static ngx_int_t ngx_http_export_hmac(ngx_http_export_zone_t *zone,
     u_char *msg, size_t len, ngx_uint_t signing, u_char *mac);
+static ngx_uint_t ngx_http_export_signed_slot(u_char *msg, size_t len);
 static ngx_http_export_mac_t *ngx_http_export_hmac_key(u_char *key,
     size_t key_len);
 static ngx_int_t ngx_http_export_file_error(ngx_http_request_t *r,
@@ -79,6 +80,31 @@ ngx_http_export_link_mac(ngx_http_export_zone_t *zone, u_char *run,
     p = ngx_http_export_uint(p, (uint64_t) expires);
 
     return ngx_http_export_hmac(zone, msg, p - msg, signing, mac);
+}
+
+
+/*
+ * A signed message's place among the kept ones.  The last 16 bytes of a
+ * link's message are the end of its random task id and its expiry, so
+ * they alone spread the links well, and cost far less than a CRC of the
+ * whole message; the message is compared whole anyway.
+ */
+
+static ngx_uint_t
+ngx_http_export_signed_slot(u_char *msg, size_t len)
+{
+    uint64_t  a, b;
+
+    if (len < 16) {
+        return 0;
+    }
+
+    ngx_memcpy(&a, msg + len - 16, 8);
+    ngx_memcpy(&b, msg + len - 8, 8);
+
+    a = (a ^ (b * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
+
+    return (ngx_uint_t) (a >> 58) % NGX_HTTP_EXPORT_SIGNED;
 }
 
 
@@ -120,8 +146,7 @@ ngx_http_export_hmac(ngx_http_export_zone_t *zone, u_char *msg, size_t len,
 
     if (signing && len <= NGX_HTTP_EXPORT_SIGNED_MSG) {
         s = &ngx_http_export_signed[m - ngx_http_export_macs]
-                                   [ngx_crc32_short(msg, len)
-                                    % NGX_HTTP_EXPORT_SIGNED];
+                                   [ngx_http_export_signed_slot(msg, len)];
 
         if (s->len == len && ngx_memcmp(s->msg, msg, len) == 0) {
             ngx_memcpy(mac, s->mac, NGX_HTTP_EXPORT_SIG_LEN);
