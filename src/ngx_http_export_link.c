@@ -15,8 +15,6 @@
 
 #define NGX_HTTP_EXPORT_SIG_LEN        32
 #define NGX_HTTP_EXPORT_MACS           8
-#define NGX_HTTP_EXPORT_SIGNED         64    /* links kept per key */
-#define NGX_HTTP_EXPORT_SIGNED_MSG     128   /* "v1\n" run task expires */
 #define NGX_HTTP_EXPORT_WEBADMIT_TTL   29    /* "expiring in under 30 s" */
 
 
@@ -28,31 +26,15 @@ typedef struct {
 } ngx_http_export_mac_t;
 
 
-/*
- * A link signed lately.  Every status GET of a finished export signs a
- * link that expires export_link_ttl from now, so all the polls of one
- * export within a second sign the same message: a worker keeps the
- * last signatures per key and signs each message once.
- */
-typedef struct {
-    size_t                      len;          /* 0: empty */
-    u_char                      msg[NGX_HTTP_EXPORT_SIGNED_MSG];
-    u_char                      mac[NGX_HTTP_EXPORT_SIG_LEN];
-} ngx_http_export_signed_t;
-
-
 static ngx_http_export_mac_t  ngx_http_export_macs[NGX_HTTP_EXPORT_MACS];
 static ngx_uint_t             ngx_http_export_next_mac;
-static ngx_http_export_signed_t
-    ngx_http_export_signed[NGX_HTTP_EXPORT_MACS][NGX_HTTP_EXPORT_SIGNED];
 
 
 static ngx_int_t ngx_http_export_link_mac(ngx_http_export_zone_t *zone,
     u_char *run, size_t run_len, u_char *id_text, time_t expires,
-    ngx_uint_t signing, u_char *mac);
+    u_char *mac);
 static ngx_int_t ngx_http_export_hmac(ngx_http_export_zone_t *zone,
-    u_char *msg, size_t len, ngx_uint_t signing, u_char *mac);
-static ngx_uint_t ngx_http_export_signed_slot(u_char *msg, size_t len);
+    u_char *msg, size_t len, u_char *mac);
 static ngx_http_export_mac_t *ngx_http_export_hmac_key(u_char *key,
     size_t key_len);
 static ngx_int_t ngx_http_export_file_error(ngx_http_request_t *r,
@@ -65,8 +47,7 @@ static ngx_int_t ngx_http_export_data(ngx_http_request_t *r);
 
 static ngx_int_t
 ngx_http_export_link_mac(ngx_http_export_zone_t *zone, u_char *run,
-    size_t run_len, u_char *id_text, time_t expires, ngx_uint_t signing,
-    u_char *mac)
+    size_t run_len, u_char *id_text, time_t expires, u_char *mac)
 {
     u_char        msg[sizeof("v1\n\n\n") + NGX_HTTP_EXPORT_RUN_MAX
                       + NGX_HTTP_EXPORT_UUID_LEN + NGX_TIME_T_LEN];
@@ -79,32 +60,7 @@ ngx_http_export_link_mac(ngx_http_export_zone_t *zone, u_char *run,
     *p++ = '\n';
     p = ngx_http_export_uint(p, (uint64_t) expires);
 
-    return ngx_http_export_hmac(zone, msg, p - msg, signing, mac);
-}
-
-
-/*
- * A signed message's place among the kept ones.  The last 16 bytes of a
- * link's message are the end of its random task id and its expiry, so
- * they alone spread the links well, and cost far less than a CRC of the
- * whole message; the message is compared whole anyway.
- */
-
-static ngx_uint_t
-ngx_http_export_signed_slot(u_char *msg, size_t len)
-{
-    uint64_t  a, b;
-
-    if (len < 16) {
-        return 0;
-    }
-
-    ngx_memcpy(&a, msg + len - 16, 8);
-    ngx_memcpy(&b, msg + len - 8, 8);
-
-    a = (a ^ (b * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
-
-    return (ngx_uint_t) (a >> 58) % NGX_HTTP_EXPORT_SIGNED;
+    return ngx_http_export_hmac(zone, msg, p - msg, mac);
 }
 
 
@@ -115,18 +71,15 @@ ngx_http_export_signed_slot(u_char *msg, size_t len)
  * the provider (malloc, free, cleanse) on every re-initialisation; a
  * worker instead keeps, per key, the two states after the key's padded
  * blocks (ngx_export_hmac.c), and a message costs three compressions.
- * A link being signed is looked up first among the key's last ones; a
- * link being checked is not, and fills nothing.
  */
 
 static ngx_int_t
 ngx_http_export_hmac(ngx_http_export_zone_t *zone, u_char *msg, size_t len,
-    ngx_uint_t signing, u_char *mac)
+    u_char *mac)
 {
-    u_char                    *key;
-    size_t                     key_len;
-    ngx_http_export_mac_t     *m;
-    ngx_http_export_signed_t  *s;
+    u_char                 *key;
+    size_t                  key_len;
+    ngx_http_export_mac_t  *m;
 
     if (zone->link_key.len) {
         key = zone->link_key.data;
@@ -142,29 +95,11 @@ ngx_http_export_hmac(ngx_http_export_zone_t *zone, u_char *msg, size_t len,
         return NGX_ERROR;
     }
 
-    s = NULL;
-
-    if (signing && len <= NGX_HTTP_EXPORT_SIGNED_MSG) {
-        s = &ngx_http_export_signed[m - ngx_http_export_macs]
-                                   [ngx_http_export_signed_slot(msg, len)];
-
-        if (s->len == len && ngx_memcmp(s->msg, msg, len) == 0) {
-            ngx_memcpy(mac, s->mac, NGX_HTTP_EXPORT_SIG_LEN);
-            return NGX_OK;
-        }
-    }
-
     if (exh_mac(&m->mac, msg, len, mac) != 0) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "export: HMAC-SHA256 with the export_link_secret key "
                       "failed");
         return NGX_ERROR;
-    }
-
-    if (s) {
-        s->len = len;
-        ngx_memcpy(s->msg, msg, len);
-        ngx_memcpy(s->mac, mac, NGX_HTTP_EXPORT_SIG_LEN);
     }
 
     return NGX_OK;
@@ -207,11 +142,6 @@ ngx_http_export_hmac_key(u_char *key, size_t key_len)
     }
 
     m = &ngx_http_export_macs[ngx_http_export_next_mac];
-
-    /* the links signed with the key given up go with it */
-    ngx_memzero(ngx_http_export_signed[ngx_http_export_next_mac],
-                sizeof(ngx_http_export_signed[0]));
-
     ngx_http_export_next_mac = (ngx_http_export_next_mac + 1)
                                % NGX_HTTP_EXPORT_MACS;
 
@@ -269,7 +199,7 @@ ngx_http_export_link_sign(ngx_http_request_t *r,
     *expires = ngx_time() + ttl;
 
     if (ngx_http_export_link_mac(zone, snap->run, snap->run_len, id_text,
-                                 *expires, 1, mac)
+                                 *expires, mac)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -530,7 +460,7 @@ ngx_http_export_download(ngx_http_request_t *r)
     ctx->has_id = 1;
 
     if (ngx_http_export_link_mac(zone, run.data, run.len, ctx->id, expires,
-                                 0, mac)
+                                 mac)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
