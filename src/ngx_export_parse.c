@@ -117,24 +117,14 @@ exp_uuid_text(unsigned char *p, const unsigned char *bin)
 /*
  * The canonical text of a UUID given in either case, what
  * exp_uuid_text(exp_uuid_parse()) gives, in one pass: every status GET
- * of the VMware style makes its run id canonical.
+ * of the VMware style makes its run id canonical.  A hex digit's lower
+ * case is the byte with bit 0x20 set (digits have it already).
  */
 
 static int
 exp_uuid_lower(unsigned char *canon, const unsigned char *text)
 {
-    size_t         i;
-    unsigned char  c;
-
-    /* 0 for a byte that is no hex digit, else the digit in lower case */
-    static const unsigned char  lower[256] = {
-        ['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3', ['4'] = '4',
-        ['5'] = '5', ['6'] = '6', ['7'] = '7', ['8'] = '8', ['9'] = '9',
-        ['a'] = 'a', ['b'] = 'b', ['c'] = 'c', ['d'] = 'd', ['e'] = 'e',
-        ['f'] = 'f',
-        ['A'] = 'a', ['B'] = 'b', ['C'] = 'c', ['D'] = 'd', ['E'] = 'e',
-        ['F'] = 'f'
-    };
+    size_t  i;
 
     for (i = 0; i < EXP_UUID_LEN; i++) {
         if (i == 8 || i == 13 || i == 18 || i == 23) {
@@ -142,17 +132,11 @@ exp_uuid_lower(unsigned char *canon, const unsigned char *text)
                 return -1;
             }
 
-            canon[i] = '-';
-            continue;
-        }
-
-        c = lower[text[i]];
-
-        if (c == 0) {
+        } else if (exp_hex(text[i]) < 0) {
             return -1;
         }
 
-        canon[i] = c;
+        canon[i] = text[i] | 0x20;
     }
 
     return 0;

@@ -64,6 +64,13 @@ test_run(void **state)
     assert_memory_equal(canon, uuid, 36);
     assert_int_equal(exp_run_check(U "run1", 4, EXP_RUN_UUID, canon),
                      EXP_RUN_BAD);
+    /* 36 bytes that are no UUID: a non-hex digit, a dash out of place */
+    assert_int_equal(exp_run_check(U "0f0e1d2c-3b4a-5968-7a8b-9cadbecfd0eg",
+                                   36, EXP_RUN_UUID, canon), EXP_RUN_BAD);
+    assert_int_equal(exp_run_check(U "0f0e1d2c3-b4a-5968-7a8b-9cadbecfd0e1",
+                                   36, EXP_RUN_UUID, canon), EXP_RUN_BAD);
+    assert_int_equal(exp_run_check(U "0f0e1d2c-3b4a-5968-7a8b-9cadbecfd0eG",
+                                   36, EXP_RUN_NAME, canon), EXP_RUN_ASIS);
 
     assert_int_equal(exp_run_check(U "Run_1-a", 7, EXP_RUN_NAME, canon),
                      EXP_RUN_ASIS);
