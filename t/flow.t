@@ -225,7 +225,7 @@ check_error(http_req('GET', "/v1/system/check-sets/$other_run/exports/file"
 
 # --- each status GET signs its own link: two finished exports polled in
 #     turn, many times a second, get each time the signature of their own
-#     run, task and expiry (a worker keeps the links it signed lately)
+#     run, task and expiry
 
 my $run2 = '00000000-0000-4000-8000-0000000000b2';
 make_run($n->{root}, $run2, { 'a.json' => '[{"a": 1}]' }, $mtime);
